@@ -1,0 +1,421 @@
+//! Configuration layering: environment variable > config file > built-in default.
+//!
+//! Both programs read their keys through [`Layers`], so precedence, parsing and
+//! error messages are the same everywhere. A value that does not parse is a
+//! [`ConfigError`] naming the key, the value and where it came from.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use log::LevelFilter;
+
+use crate::logging;
+
+/// A configuration problem, worded for the person who wrote the value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A key whose value does not parse.
+    Invalid {
+        /// The key as the user wrote it (env var name or file key).
+        key: String,
+        /// The offending value.
+        value: String,
+        /// Where it came from: `environment` or the file's path.
+        origin: String,
+        /// What was expected.
+        expected: String,
+    },
+    /// The config file exists but cannot be read or parsed.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Invalid {
+                key,
+                value,
+                origin,
+                expected,
+            } => write!(
+                f,
+                "invalid value for {key}: {value:?} (from {origin}): expected {expected}"
+            ),
+            ConfigError::File { path, reason } => {
+                write!(f, "cannot use config file {}: {reason}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Where a configuration value was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Origin {
+    Environment,
+    File,
+    Default,
+}
+
+/// The layers of one program's configuration.
+#[derive(Debug, Default, Clone)]
+pub struct Layers {
+    env: HashMap<String, String>,
+    file: HashMap<String, String>,
+    file_path: PathBuf,
+}
+
+impl Layers {
+    /// Layers from explicit environment and file maps (file keys as the file
+    /// format normalises them).
+    pub fn new(
+        env: impl IntoIterator<Item = (String, String)>,
+        file: HashMap<String, String>,
+        file_path: impl Into<PathBuf>,
+    ) -> Self {
+        Layers {
+            // An empty variable counts as unset, as `VAR=` in a shell or compose file means.
+            env: env.into_iter().filter(|(_, v)| !v.is_empty()).collect(),
+            file,
+            file_path: file_path.into(),
+        }
+    }
+
+    /// Layers from the process environment and the given file. A missing
+    /// file is fine when `required` is false (the defaults apply).
+    pub fn load(
+        path: &Path,
+        required: bool,
+        parse: fn(&str) -> Result<HashMap<String, String>, String>,
+    ) -> Result<Self, ConfigError> {
+        let file = match std::fs::read_to_string(path) {
+            Ok(text) => parse(&text).map_err(|reason| ConfigError::File {
+                path: path.to_owned(),
+                reason,
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => HashMap::new(),
+            Err(e) => {
+                return Err(ConfigError::File {
+                    path: path.to_owned(),
+                    reason: e.to_string(),
+                })
+            }
+        };
+        let env = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+        Ok(Layers::new(env, file, path))
+    }
+
+    /// The value of a key, parsed: the environment variable `env_key` if set,
+    /// else `file_key` in the file, else `default`.
+    pub fn get<T>(
+        &self,
+        env_key: &str,
+        file_key: &str,
+        default: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        let (text, origin) = if let Some(v) = self.env.get(env_key) {
+            (v.as_str(), Origin::Environment)
+        } else if let Some(v) = self.file.get(file_key) {
+            (v.as_str(), Origin::File)
+        } else {
+            (default, Origin::Default)
+        };
+        parse(text.trim()).map_err(|expected| ConfigError::Invalid {
+            key: match origin {
+                Origin::Environment => env_key.to_owned(),
+                _ => file_key.to_owned(),
+            },
+            value: text.to_owned(),
+            origin: match origin {
+                Origin::Environment => "environment".to_owned(),
+                Origin::File => self.file_path.display().to_string(),
+                Origin::Default => "built-in default".to_owned(),
+            },
+            expected,
+        })
+    }
+}
+
+/// A duration as configured: its value and the text it was written as, which
+/// is how the config line prints it (`150ms`, `5s`, `1m30s`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Period {
+    /// The value.
+    pub duration: Duration,
+    text: String,
+}
+
+impl fmt::Display for Period {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// What a duration must look like, for error messages.
+const DURATION_SHAPE: &str = "a duration such as 150ms, 5s or 1m30s";
+
+/// Parses a duration written as Go's `time.ParseDuration` accepts it
+/// (the course's client is in Go): `300ms`, `1.5s`, `1m30s`, `2h`, `0`.
+pub fn parse_period(text: &str) -> Result<Period, String> {
+    let duration = parse_duration(text).ok_or_else(|| DURATION_SHAPE.to_owned())?;
+    Ok(Period {
+        duration,
+        text: text.to_owned(),
+    })
+}
+
+fn parse_duration(text: &str) -> Option<Duration> {
+    if text == "0" {
+        return Some(Duration::ZERO);
+    }
+    let mut rest = text;
+    let mut total = 0f64;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..number_len].parse().ok()?;
+        rest = &rest[number_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let seconds_per_unit = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += number * seconds_per_unit;
+    }
+    Duration::try_from_secs_f64(total).ok()
+}
+
+/// A TCP port, 1 to 65535.
+pub fn parse_port(text: &str) -> Result<u16, String> {
+    match text.parse::<u16>() {
+        Ok(port) if port > 0 => Ok(port),
+        _ => Err("a port number from 1 to 65535".to_owned()),
+    }
+}
+
+/// An integer in `min..=max`.
+pub fn parse_in_range<T>(text: &str, min: T, max: T) -> Result<T, String>
+where
+    T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
+{
+    match text.parse::<T>() {
+        Ok(n) if n >= min && n <= max => Ok(n),
+        _ => Err(format!("an integer from {min} to {max}")),
+    }
+}
+
+/// A log level as configured; prints the way it was written, upper-cased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfiguredLevel {
+    /// The level filter in force.
+    pub filter: LevelFilter,
+    text: String,
+}
+
+impl fmt::Display for ConfiguredLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// `ERROR`, `WARNING`/`WARN`, `INFO` or `DEBUG`, any case.
+pub fn parse_level(text: &str) -> Result<ConfiguredLevel, String> {
+    let filter = logging::parse_level(text).ok_or("one of ERROR, WARNING, INFO, DEBUG")?;
+    Ok(ConfiguredLevel {
+        filter,
+        text: text.to_ascii_uppercase(),
+    })
+}
+
+/// Parses the `[DEFAULT]` section of an INI file the way Python's
+/// `configparser` reads the course's `config.ini`: `key = value` or
+/// `key: value`, keys case-insensitive (returned upper-cased), `#`/`;` comments.
+pub fn parse_ini(text: &str) -> Result<HashMap<String, String>, String> {
+    let mut values = HashMap::new();
+    let mut in_default = true;
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(section) = line.strip_prefix('[') {
+            let name = section
+                .strip_suffix(']')
+                .ok_or_else(|| format!("line {}: unterminated section header", number + 1))?;
+            in_default = name.trim() == "DEFAULT";
+            continue;
+        }
+        let split = line
+            .find(['=', ':'])
+            .ok_or_else(|| format!("line {}: expected `key = value`", number + 1))?;
+        let (key, value) = (line[..split].trim(), line[split + 1..].trim());
+        if key.is_empty() {
+            return Err(format!("line {}: empty key", number + 1));
+        }
+        if in_default {
+            values.insert(key.to_ascii_uppercase(), value.to_owned());
+        }
+    }
+    Ok(values)
+}
+
+/// Parses a YAML file into dotted keys (`server.address`) with scalar values
+/// as text. Lists and nulls are skipped.
+pub fn parse_yaml(text: &str) -> Result<HashMap<String, String>, String> {
+    use yaml_rust2::{Yaml, YamlLoader};
+
+    fn flatten(prefix: &str, node: &Yaml, out: &mut HashMap<String, String>) {
+        let text = match node {
+            Yaml::Hash(map) => {
+                for (key, value) in map {
+                    let key = match key {
+                        Yaml::String(s) => s.clone(),
+                        Yaml::Integer(i) => i.to_string(),
+                        _ => continue,
+                    };
+                    let path = if prefix.is_empty() {
+                        key
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
+                    flatten(&path, value, out);
+                }
+                return;
+            }
+            Yaml::String(s) => s.clone(),
+            Yaml::Integer(i) => i.to_string(),
+            Yaml::Real(r) => r.clone(),
+            Yaml::Boolean(b) => b.to_string(),
+            _ => return,
+        };
+        out.insert(prefix.to_owned(), text);
+    }
+
+    let docs = YamlLoader::load_from_str(text).map_err(|e| e.to_string())?;
+    let mut values = HashMap::new();
+    match docs.first() {
+        None | Some(Yaml::Null) => {}
+        Some(root @ Yaml::Hash(_)) => flatten("", root, &mut values),
+        Some(_) => return Err("expected a mapping of keys at the top level".to_owned()),
+    }
+    Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layers(env: &[(&str, &str)], file: &[(&str, &str)]) -> Layers {
+        Layers::new(
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+            file.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            "config.ini",
+        )
+    }
+
+    #[test]
+    fn environment_beats_file_beats_default() {
+        let port = |l: &Layers| l.get("SERVER_PORT", "SERVER_PORT", "12345", parse_port);
+        assert_eq!(port(&layers(&[], &[])), Ok(12345));
+        assert_eq!(port(&layers(&[], &[("SERVER_PORT", "7000")])), Ok(7000));
+        assert_eq!(
+            port(&layers(&[("SERVER_PORT", "8000")], &[("SERVER_PORT", "7000")])),
+            Ok(8000)
+        );
+        assert_eq!(
+            port(&layers(&[("SERVER_PORT", "")], &[("SERVER_PORT", "7000")])),
+            Ok(7000),
+            "an empty variable counts as unset"
+        );
+    }
+
+    #[test]
+    fn errors_name_key_value_and_origin() {
+        let err = layers(&[("SERVER_PORT", "abc")], &[])
+            .get("SERVER_PORT", "SERVER_PORT", "12345", parse_port)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid value for SERVER_PORT: \"abc\" (from environment): expected a port number from 1 to 65535"
+        );
+        let err = layers(&[], &[("loop.period", "soon")])
+            .get("CLI_LOOP_PERIOD", "loop.period", "1s", parse_period)
+            .unwrap_err();
+        assert!(err.to_string().contains("loop.period: \"soon\" (from config.ini)"), "{err}");
+    }
+
+    #[test]
+    fn durations_as_go_writes_them() {
+        let d = |t| parse_duration(t);
+        assert_eq!(d("150ms"), Some(Duration::from_millis(150)));
+        assert_eq!(d("5s"), Some(Duration::from_secs(5)));
+        assert_eq!(d("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(d("1.5s"), Some(Duration::from_millis(1500)));
+        assert_eq!(d("2h"), Some(Duration::from_secs(7200)));
+        assert_eq!(d("250us"), Some(Duration::from_micros(250)));
+        assert_eq!(d("0"), Some(Duration::ZERO));
+        for bad in ["", "5", "s", "-1s", "5 s", "1x", "1..5s", "soon"] {
+            assert_eq!(d(bad), None, "{bad:?}");
+        }
+        assert_eq!(parse_period("1m30s").unwrap().to_string(), "1m30s");
+    }
+
+    #[test]
+    fn numbers_ports_and_levels() {
+        assert_eq!(parse_port("0"), Err("a port number from 1 to 65535".into()));
+        assert!(parse_port("65536").is_err());
+        assert_eq!(parse_in_range("5", 1u32, 4096), Ok(5));
+        assert_eq!(parse_in_range("-1", 1u32, 4096), Err("an integer from 1 to 4096".into()));
+        assert_eq!(parse_level("warn").unwrap().to_string(), "WARN");
+        assert_eq!(parse_level("LOUD"), Err("one of ERROR, WARNING, INFO, DEBUG".into()));
+    }
+
+    #[test]
+    fn ini_default_section_like_configparser() {
+        let text = "# comment\n[DEFAULT]\nSERVER_PORT = 12345\nserver_ip: server\n; other\n\n[other]\nSERVER_PORT = 1\n";
+        let values = parse_ini(text).unwrap();
+        assert_eq!(values.get("SERVER_PORT").map(String::as_str), Some("12345"));
+        assert_eq!(values.get("SERVER_IP").map(String::as_str), Some("server"));
+        assert_eq!(values.len(), 2);
+        assert_eq!(parse_ini("[DEFAULT]\njunk\n"), Err("line 2: expected `key = value`".into()));
+        assert!(parse_ini("[DEFAULT\n").is_err());
+    }
+
+    #[test]
+    fn yaml_flattens_to_dotted_keys() {
+        let text = "server:\n  address: \"server:12345\"\nloop:\n  amount: 5\n  period: \"5s\"\nlog:\n  level: \"INFO\"\nbatch:\n  maxAmount: 10\nid: 3\n";
+        let values = parse_yaml(text).unwrap();
+        assert_eq!(values["server.address"], "server:12345");
+        assert_eq!(values["loop.amount"], "5");
+        assert_eq!(values["loop.period"], "5s");
+        assert_eq!(values["log.level"], "INFO");
+        assert_eq!(values["id"], "3");
+        assert!(parse_yaml("").unwrap().is_empty());
+        assert!(parse_yaml("- a\n- b\n").is_err());
+        assert!(parse_yaml("a: [").is_err());
+    }
+}

@@ -1,0 +1,183 @@
+//! The event loop: one `mio::Poll`, one token space, the whole flow in one place.
+//!
+//! ```text
+//!   Reactor::new()           registers SIGTERM/SIGINT (token SIGNALS) and a
+//!                            Waker (token WAKER) before anything else happens
+//!   Reactor::run(handler):
+//!     loop {
+//!       handler.finished()?        -> return the outcome
+//!       timeout = handler.next_deadline() - now   (timers live here, nobody sleeps)
+//!       flush the log lines of this turn
+//!       poll(timeout)              (EINTR is routine: poll again)
+//!       for each event:
+//!         SIGNALS -> handler.on_signal(sig) for every pending signal
+//!         WAKER   -> handler.on_wake()      (a helper thread has a result)
+//!         other   -> handler.on_ready(event) (listeners, connections: the handler's tokens)
+//!       handler.on_timers(now)     (fire whatever deadline has passed)
+//!     }
+//! ```
+//!
+//! Readiness is edge-triggered: a handler must drain each source until
+//! `WouldBlock`, and must tolerate spurious events and events naming a token it
+//! has already closed earlier in the same batch.
+
+use std::io;
+use std::os::raw::c_int;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::event::Event;
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
+
+use crate::logging;
+
+/// Token of the SIGTERM/SIGINT source.
+pub const SIGNALS: Token = Token(usize::MAX);
+/// Token of the waker that helper threads (name resolution) use to wake the loop.
+pub const WAKER: Token = Token(usize::MAX - 1);
+/// Handlers may use any token strictly below this one (slab keys start at 0,
+/// named control tokens such as a listener sit just below it).
+pub const FIRST_RESERVED: Token = WAKER;
+
+/// How many events one `poll` can return; more simply wait for the next turn.
+const EVENT_CAPACITY: usize = 1024;
+
+/// What a program built on the reactor does with readiness, signals and time.
+///
+/// The reactor owns the `Poll`; the handler owns its sockets and registers them
+/// with the `Registry` it is handed, under tokens below [`FIRST_RESERVED`].
+pub trait Handler {
+    /// What `run` returns when the handler is done (typically an exit status).
+    type Outcome;
+
+    /// A readiness event for one of the handler's own tokens.
+    fn on_ready(&mut self, registry: &Registry, event: &Event);
+
+    /// A SIGTERM or SIGINT was delivered to the process.
+    fn on_signal(&mut self, registry: &Registry, signal: c_int);
+
+    /// The waker fired: a helper thread finished some work for the handler.
+    fn on_wake(&mut self, _registry: &Registry) {}
+
+    /// Called after every turn of the loop: fire the deadlines that have passed.
+    fn on_timers(&mut self, registry: &Registry, now: Instant);
+
+    /// The earliest pending deadline, if any; the loop never waits past it.
+    fn next_deadline(&self) -> Option<Instant>;
+
+    /// `Some(outcome)` once the handler has nothing left to do.
+    fn finished(&mut self) -> Option<Self::Outcome>;
+}
+
+/// The event loop. Create it first thing in `main`: from then on a signal is
+/// just the next event.
+pub struct Reactor {
+    poll: Poll,
+    events: Events,
+    signals: Signals,
+    waker: Arc<Waker>,
+}
+
+impl std::fmt::Debug for Reactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reactor").finish_non_exhaustive()
+    }
+}
+
+impl Reactor {
+    /// Creates the poll and registers SIGTERM, SIGINT and the waker.
+    pub fn new() -> io::Result<Self> {
+        let poll = Poll::new()?;
+        let mut signals = Signals::new([SIGTERM, SIGINT])?;
+        poll.registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        Ok(Reactor {
+            poll,
+            events: Events::with_capacity(EVENT_CAPACITY),
+            signals,
+            waker,
+        })
+    }
+
+    /// The registry handlers use to register their sources.
+    pub fn registry(&self) -> &Registry {
+        self.poll.registry()
+    }
+
+    /// A waker helper threads can call to make the loop run `on_wake`.
+    pub fn waker(&self) -> Arc<Waker> {
+        Arc::clone(&self.waker)
+    }
+
+    /// Runs the loop until the handler reports it has finished.
+    pub fn run<H: Handler>(&mut self, handler: &mut H) -> io::Result<H::Outcome> {
+        let result = self.turns(handler);
+        logging::flush();
+        result
+    }
+
+    fn turns<H: Handler>(&mut self, handler: &mut H) -> io::Result<H::Outcome> {
+        loop {
+            if let Some(outcome) = handler.finished() {
+                return Ok(outcome);
+            }
+            let timeout = handler
+                .next_deadline()
+                .map(|deadline| timeout_until(deadline, Instant::now()));
+            // Lines logged during this turn reach the output before the loop blocks.
+            logging::flush();
+            match self.poll.poll(&mut self.events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            let registry = self.poll.registry();
+            for event in self.events.iter() {
+                match event.token() {
+                    SIGNALS => {
+                        for signal in self.signals.pending() {
+                            handler.on_signal(registry, signal);
+                        }
+                    }
+                    WAKER => handler.on_wake(registry),
+                    _ => handler.on_ready(registry, event),
+                }
+            }
+            handler.on_timers(registry, Instant::now());
+        }
+    }
+}
+
+/// The poll timeout that wakes the loop at `deadline`, rounded up to a whole
+/// millisecond so the loop never wakes a hair early and spins until it is due.
+fn timeout_until(deadline: Instant, now: Instant) -> Duration {
+    let left = deadline.saturating_duration_since(now);
+    let millis = left.as_nanos().div_ceil(1_000_000);
+    Duration::from_millis(u64::try_from(millis).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeout_rounds_up_and_never_goes_negative() {
+        let now = Instant::now();
+        assert_eq!(timeout_until(now, now), Duration::ZERO);
+        assert_eq!(
+            timeout_until(now, now + Duration::from_secs(1)),
+            Duration::ZERO
+        );
+        assert_eq!(
+            timeout_until(now + Duration::from_micros(1), now),
+            Duration::from_millis(1)
+        );
+        assert_eq!(
+            timeout_until(now + Duration::from_millis(250), now),
+            Duration::from_millis(250)
+        );
+    }
+}
