@@ -58,15 +58,21 @@ mod tests {
         assert_eq!(parse(&[]), Command::Run { config: None });
         assert_eq!(
             parse(&["--config", "a.ini"]),
-            Command::Run { config: Some("a.ini".into()) }
+            Command::Run {
+                config: Some("a.ini".into())
+            }
         );
         assert_eq!(
             parse(&["--config=b.ini"]),
-            Command::Run { config: Some("b.ini".into()) }
+            Command::Run {
+                config: Some("b.ini".into())
+            }
         );
         assert_eq!(parse(&["--help"]), Command::Print("HELP\n".into()));
         assert!(matches!(parse(&["--version"]), Command::Print(v) if v.starts_with("server 0.")));
-        assert!(matches!(parse(&["--config"]), Command::Usage(u) if u.contains("needs a file path")));
+        assert!(
+            matches!(parse(&["--config"]), Command::Usage(u) if u.contains("needs a file path"))
+        );
         assert!(matches!(parse(&["-x"]), Command::Usage(u) if u.contains("\"-x\"")));
     }
 }

@@ -343,7 +343,10 @@ mod tests {
         assert_eq!(port(&layers(&[], &[])), Ok(12345));
         assert_eq!(port(&layers(&[], &[("SERVER_PORT", "7000")])), Ok(7000));
         assert_eq!(
-            port(&layers(&[("SERVER_PORT", "8000")], &[("SERVER_PORT", "7000")])),
+            port(&layers(
+                &[("SERVER_PORT", "8000")],
+                &[("SERVER_PORT", "7000")]
+            )),
             Ok(8000)
         );
         assert_eq!(
@@ -365,7 +368,11 @@ mod tests {
         let err = layers(&[], &[("loop.period", "soon")])
             .get("CLI_LOOP_PERIOD", "loop.period", "1s", parse_period)
             .unwrap_err();
-        assert!(err.to_string().contains("loop.period: \"soon\" (from config.ini)"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("loop.period: \"soon\" (from config.ini)"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -389,9 +396,15 @@ mod tests {
         assert_eq!(parse_port("0"), Err("a port number from 1 to 65535".into()));
         assert!(parse_port("65536").is_err());
         assert_eq!(parse_in_range("5", 1u32, 4096), Ok(5));
-        assert_eq!(parse_in_range("-1", 1u32, 4096), Err("an integer from 1 to 4096".into()));
+        assert_eq!(
+            parse_in_range("-1", 1u32, 4096),
+            Err("an integer from 1 to 4096".into())
+        );
         assert_eq!(parse_level("warn").unwrap().to_string(), "WARN");
-        assert_eq!(parse_level("LOUD"), Err("one of ERROR, WARNING, INFO, DEBUG".into()));
+        assert_eq!(
+            parse_level("LOUD"),
+            Err("one of ERROR, WARNING, INFO, DEBUG".into())
+        );
     }
 
     #[test]
@@ -401,7 +414,10 @@ mod tests {
         assert_eq!(values.get("SERVER_PORT").map(String::as_str), Some("12345"));
         assert_eq!(values.get("SERVER_IP").map(String::as_str), Some("server"));
         assert_eq!(values.len(), 2);
-        assert_eq!(parse_ini("[DEFAULT]\njunk\n"), Err("line 2: expected `key = value`".into()));
+        assert_eq!(
+            parse_ini("[DEFAULT]\njunk\n"),
+            Err("line 2: expected `key = value`".into())
+        );
         assert!(parse_ini("[DEFAULT\n").is_err());
     }
 

@@ -56,7 +56,8 @@ impl<K: Ord + Copy> Deadlines<K> {
     /// Drops the entries `still_stands` rejects; for occasional compaction
     /// when stale entries pile up.
     pub fn retain(&mut self, mut still_stands: impl FnMut(Instant, K) -> bool) {
-        self.heap.retain(|Reverse((at, key))| still_stands(*at, *key));
+        self.heap
+            .retain(|Reverse((at, key))| still_stands(*at, *key));
     }
 }
 

@@ -151,6 +151,15 @@ impl Reactor {
     }
 }
 
+/// `SIGTERM` or `SIGINT`, as logged.
+pub fn signal_name(signal: c_int) -> &'static str {
+    match signal {
+        SIGTERM => "SIGTERM",
+        SIGINT => "SIGINT",
+        _ => "signal",
+    }
+}
+
 /// The poll timeout that wakes the loop at `deadline`, rounded up to a whole
 /// millisecond so the loop never wakes a hair early and spins until it is due.
 fn timeout_until(deadline: Instant, now: Instant) -> Duration {

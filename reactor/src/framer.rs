@@ -164,7 +164,8 @@ mod tests {
         let input = b"one\n\ntwo\r\n\xff\xfe\n\0\nlast";
         let (messages, error) = frame(input, &[], 64);
         assert_eq!(error, None);
-        let expected: Vec<&[u8]> = vec![b"one\n", b"\n", b"two\r\n", b"\xff\xfe\n", b"\0\n", b"last"];
+        let expected: Vec<&[u8]> =
+            vec![b"one\n", b"\n", b"two\r\n", b"\xff\xfe\n", b"\0\n", b"last"];
         assert_eq!(messages, expected);
         split_everywhere(input, 64);
     }

@@ -25,7 +25,7 @@ pub mod logline;
 pub mod net;
 pub mod resolve;
 
-pub use event_loop::{Handler, Reactor, FIRST_RESERVED, SIGNALS, WAKER};
+pub use event_loop::{signal_name, Handler, Reactor, FIRST_RESERVED, SIGNALS, WAKER};
 pub use logline::{LogLine, Outcome};
 
 /// mio re-exported, so the binaries use exactly the reactor's version.

@@ -31,7 +31,9 @@ impl Write for TurnBuffer {
 
 fn lock_pending() -> std::sync::MutexGuard<'static, Vec<u8>> {
     // A panic while holding the lock leaves plain bytes behind: still usable.
-    PENDING.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    PENDING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Installs the logger at `level`. Calling it twice keeps the first logger.

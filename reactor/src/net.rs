@@ -74,7 +74,10 @@ mod tests {
     #[test]
     fn accept_errors_fall_in_three_classes() {
         let os = io::Error::from_raw_os_error;
-        assert_eq!(classify_accept_error(&io::ErrorKind::WouldBlock.into()), AcceptError::Drained);
+        assert_eq!(
+            classify_accept_error(&io::ErrorKind::WouldBlock.into()),
+            AcceptError::Drained
+        );
         assert_eq!(classify_accept_error(&os(24)), AcceptError::Exhausted);
         assert_eq!(classify_accept_error(&os(23)), AcceptError::Exhausted);
         assert_eq!(classify_accept_error(&os(103)), AcceptError::Transient); // ECONNABORTED
@@ -92,7 +95,10 @@ mod tests {
             .output()
             .expect("ss (iproute2) is installed");
         let text = String::from_utf8_lossy(&out.stdout);
-        let send_q: Vec<&str> = text.lines().filter_map(|l| l.split_whitespace().nth(2)).collect();
+        let send_q: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(2))
+            .collect();
         assert_eq!(send_q, ["3"], "ss said: {text}");
     }
 }

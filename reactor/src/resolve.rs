@@ -40,7 +40,11 @@ impl Resolver {
     pub fn resolve(&mut self, host: &str, port: u16) -> io::Result<u64> {
         self.next_id += 1;
         let id = self.next_id;
-        if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+        if let Ok(ip) = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+        {
             let _ = self.tx.send((id, Ok(vec![SocketAddr::new(ip, port)])));
             return self.waker.wake().map(|()| id);
         }

@@ -1,0 +1,168 @@
+//! The server's settings: `SERVER_*` keys from the environment, the
+//! `[DEFAULT]` section of `config.ini`, or built-in defaults.
+
+use std::path::Path;
+
+use reactor::config::{
+    parse_in_range, parse_ini, parse_level, parse_period, parse_port, ConfigError, ConfiguredLevel,
+    Layers, Period,
+};
+use reactor::{LogLine, Outcome};
+
+/// The config file read from the working directory unless `--config` names another.
+pub const DEFAULT_FILE: &str = "config.ini";
+
+/// Descriptors kept free for the listener, the poll, the signal pipe and logging
+/// when the connection cap is derived from the fd limit.
+const RESERVED_FDS: u64 = 16;
+
+/// Every setting in force, after layering.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// TCP port, bound on all interfaces.
+    pub port: u16,
+    /// `listen(2)` backlog.
+    pub listen_backlog: u32,
+    /// Log level.
+    pub logging_level: ConfiguredLevel,
+    /// How long exchanges in flight may finish after SIGTERM.
+    pub shutdown_grace: Period,
+    /// Longest message accepted, `\n` included.
+    pub max_message_bytes: usize,
+    /// Total time a connection has to deliver its message (not reset per byte).
+    pub read_timeout: Period,
+    /// Total time a peer has to take its echo.
+    pub write_timeout: Period,
+    /// Concurrent connections; above it the server stops accepting for a while.
+    pub max_connections: usize,
+}
+
+impl ServerConfig {
+    /// Reads the settings from the environment and `path`.
+    pub fn load(path: &Path, required: bool) -> Result<Self, ConfigError> {
+        Self::from_layers(&Layers::load(path, required, parse_ini)?)
+    }
+
+    /// Reads the settings from explicit layers.
+    pub fn from_layers(layers: &Layers) -> Result<Self, ConfigError> {
+        let fd_cap = fd_limit().saturating_sub(RESERVED_FDS).max(1);
+        let max_connections = layers.get(
+            "SERVER_MAX_CONNECTIONS",
+            "SERVER_MAX_CONNECTIONS",
+            "auto",
+            |t| {
+                if t.eq_ignore_ascii_case("auto") {
+                    Ok(usize::try_from(fd_cap).unwrap_or(usize::MAX))
+                } else {
+                    parse_in_range(t, 1usize, 1 << 24)
+                }
+            },
+        )?;
+        Ok(ServerConfig {
+            port: layers.get("SERVER_PORT", "SERVER_PORT", "12345", parse_port)?,
+            listen_backlog: layers.get(
+                "SERVER_LISTEN_BACKLOG",
+                "SERVER_LISTEN_BACKLOG",
+                "5",
+                |t| parse_in_range(t, 1u32, 65535),
+            )?,
+            logging_level: layers.get("LOGGING_LEVEL", "LOGGING_LEVEL", "INFO", parse_level)?,
+            shutdown_grace: layers.get(
+                "SERVER_SHUTDOWN_GRACE",
+                "SERVER_SHUTDOWN_GRACE",
+                "500ms",
+                parse_period,
+            )?,
+            max_message_bytes: layers.get(
+                "SERVER_MAX_MESSAGE_BYTES",
+                "SERVER_MAX_MESSAGE_BYTES",
+                "65536",
+                |t| parse_in_range(t, 1usize, 1 << 30),
+            )?,
+            read_timeout: layers.get(
+                "SERVER_READ_TIMEOUT",
+                "SERVER_READ_TIMEOUT",
+                "5s",
+                parse_period,
+            )?,
+            write_timeout: layers.get(
+                "SERVER_WRITE_TIMEOUT",
+                "SERVER_WRITE_TIMEOUT",
+                "5s",
+                parse_period,
+            )?,
+            max_connections,
+        })
+    }
+
+    /// The `action: config` line: the values in force.
+    pub fn log_line(&self) -> LogLine {
+        LogLine::new("config", Outcome::Success)
+            .field("port", self.port)
+            .field("listen_backlog", self.listen_backlog)
+            .field("logging_level", &self.logging_level)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .field("max_message_bytes", self.max_message_bytes)
+            .field("read_timeout", &self.read_timeout)
+            .field("write_timeout", &self.write_timeout)
+            .field("max_connections", self.max_connections)
+    }
+}
+
+/// The soft limit on open file descriptors.
+fn fd_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own and reads nothing else.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+        limit.rlim_cur
+    } else {
+        1024
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(env: &[(&str, &str)], ini: &str) -> Result<ServerConfig, ConfigError> {
+        let file: HashMap<String, String> = parse_ini(ini).unwrap();
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        ServerConfig::from_layers(&Layers::new(env, file, "config.ini"))
+    }
+
+    #[test]
+    fn defaults_and_contract_config_line() {
+        let c = config(&[], "").unwrap();
+        assert_eq!((c.port, c.listen_backlog), (12345, 5));
+        assert!(c.log_line().to_string().starts_with(
+            "action: config | result: success | port: 12345 | listen_backlog: 5 | logging_level: INFO | shutdown_grace: 500ms"
+        ));
+    }
+
+    #[test]
+    fn env_over_ini_over_default() {
+        let ini = "[DEFAULT]\nSERVER_PORT = 7000\nSERVER_IP = server\nLOGGING_LEVEL = debug\nSERVER_LISTEN_BACKLOG = 9\n";
+        let c = config(&[("SERVER_PORT", "8000")], ini).unwrap();
+        assert_eq!((c.port, c.listen_backlog), (8000, 9));
+        assert_eq!(c.logging_level.to_string(), "DEBUG");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        for (key, value) in [
+            ("SERVER_PORT", "abc"),
+            ("SERVER_LISTEN_BACKLOG", "-1"),
+            ("LOGGING_LEVEL", "LOUD"),
+            ("SERVER_SHUTDOWN_GRACE", "soon"),
+            ("SERVER_MAX_MESSAGE_BYTES", "0"),
+            ("SERVER_MAX_CONNECTIONS", "many"),
+        ] {
+            let err = config(&[(key, value)], "").unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains(value), "{err}");
+        }
+    }
+}

@@ -1,0 +1,479 @@
+//! The echo server as a reactor [`Handler`]: one listener and a slab of
+//! connections, each a small state machine, and shutdown as a state entered
+//! from the signal event.
+//!
+//! A connection goes `Reading` (until a `\n` or EOF) → `Writing` (the echo,
+//! across short writes) → `Lingering` (write side shut, waiting for the peer's
+//! EOF so that closing never resets a connection whose echo is unread) → closed.
+//! Every phase has a deadline; all connections are closed in one place.
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, Shutdown, SocketAddr};
+use std::os::raw::c_int;
+use std::time::{Duration, Instant};
+
+use log::{debug, error, info, warn};
+use reactor::deadlines::Deadlines;
+use reactor::framer::LineFramer;
+use reactor::mio::event::Event;
+use reactor::mio::net::{TcpListener, TcpStream};
+use reactor::mio::{Interest, Registry, Token};
+use reactor::net::{classify_accept_error, interrupted, would_block, AcceptError};
+use reactor::{signal_name, Handler, LogLine, Outcome, FIRST_RESERVED};
+use slab::Slab;
+
+use crate::config::ServerConfig;
+
+/// The listener's token, just below the reactor's own.
+const LISTENER: Token = Token(FIRST_RESERVED.0 - 1);
+/// One read buffer for the whole loop: connections only buffer what is partial.
+const READ_CHUNK: usize = 64 * 1024;
+/// How long a peer has, after its echo, to close its side before we do.
+const LINGER: Duration = Duration::from_millis(500);
+/// How long accepting pauses when the process is out of descriptors or memory.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+/// At most one accept-error line per this period, so a storm cannot flood the log.
+const ACCEPT_ERROR_LOG_EVERY: Duration = Duration::from_secs(1);
+
+/// Where one connection is in its exchange.
+#[derive(Debug)]
+enum Phase {
+    /// Waiting for a complete message.
+    Reading(LineFramer),
+    /// Sending the echo; `sent` bytes are already out.
+    Writing { echo: Vec<u8>, sent: usize },
+    /// Echo sent and write side shut; discarding input until the peer's EOF.
+    Lingering,
+}
+
+/// One accepted connection.
+#[derive(Debug)]
+struct Connection {
+    /// Tells this connection from an earlier one that had the same slab key,
+    /// so a deadline left behind by the earlier one is recognised as stale.
+    id: u64,
+    stream: TcpStream,
+    peer: IpAddr,
+    phase: Phase,
+    /// When the current phase must be over.
+    deadline: Instant,
+    interest: Interest,
+}
+
+/// What driving a connection led to.
+#[derive(Debug)]
+enum Step {
+    /// Waiting for readiness of this kind.
+    Wait(Interest),
+    /// The connection is over; log at `fail` if a reason is given.
+    Close(Option<String>),
+}
+
+/// The server's life cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Serving,
+    /// A signal arrived: no listener any more, exchanges in flight may finish
+    /// until `deadline`.
+    Draining {
+        deadline: Instant,
+    },
+    /// Shutdown complete and logged.
+    Done,
+}
+
+/// The echo server handler.
+#[derive(Debug)]
+pub struct EchoServer {
+    config: ServerConfig,
+    listener: Option<TcpListener>,
+    conns: Slab<Connection>,
+    deadlines: Deadlines<(usize, u64)>,
+    read_buf: Vec<u8>,
+    next_id: u64,
+    state: State,
+    /// Accepting is paused until then after a resource error.
+    accept_paused_until: Option<Instant>,
+    last_accept_error_log: Option<Instant>,
+    /// Connections closed since the first signal.
+    closed_in_shutdown: usize,
+}
+
+impl EchoServer {
+    /// Binds the listener (with the configured backlog) and registers it.
+    pub fn bind(config: ServerConfig, registry: &Registry) -> io::Result<Self> {
+        let addr = SocketAddr::from(([0, 0, 0, 0], config.port));
+        Self::bind_addr(config, addr, registry)
+    }
+
+    /// Like [`bind`](Self::bind), on an explicit address.
+    pub fn bind_addr(
+        config: ServerConfig,
+        addr: SocketAddr,
+        registry: &Registry,
+    ) -> io::Result<Self> {
+        let mut listener = reactor::net::bind_listener(addr, config.listen_backlog)?;
+        registry.register(&mut listener, LISTENER, Interest::READABLE)?;
+        Ok(EchoServer {
+            config,
+            listener: Some(listener),
+            conns: Slab::new(),
+            deadlines: Deadlines::default(),
+            read_buf: vec![0; READ_CHUNK],
+            next_id: 0,
+            state: State::Serving,
+            accept_paused_until: None,
+            last_accept_error_log: None,
+            closed_in_shutdown: 0,
+        })
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener.as_ref()?.local_addr().ok()
+    }
+
+    /// Accepts until the queue is drained, the cap is reached or accept fails.
+    fn accept_all(&mut self, registry: &Registry, now: Instant) {
+        while self.conns.len() < self.config.max_connections {
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            match listener.accept() {
+                Ok((stream, addr)) => self.admit(registry, stream, addr.ip(), now),
+                Err(e) => match classify_accept_error(&e) {
+                    AcceptError::Drained => return,
+                    AcceptError::Transient => continue,
+                    AcceptError::Exhausted | AcceptError::Other => {
+                        self.accept_paused_until = Some(now + ACCEPT_PAUSE);
+                        self.log_accept_error(&e, now);
+                        return;
+                    }
+                },
+            }
+        }
+        // At the cap: the rest waits in the listen queue until a slot frees.
+        debug!(
+            "{}",
+            LogLine::new("accept_connections", Outcome::InProgress)
+                .field("paused", "connection limit reached")
+                .field("max_connections", self.config.max_connections)
+        );
+    }
+
+    fn log_accept_error(&mut self, e: &io::Error, now: Instant) {
+        let due = self
+            .last_accept_error_log
+            .is_none_or(|last| now.duration_since(last) >= ACCEPT_ERROR_LOG_EVERY);
+        if due {
+            self.last_accept_error_log = Some(now);
+            error!(
+                "{}",
+                LogLine::new("accept_connections", Outcome::Fail)
+                    .field("error", e)
+                    .field("retry_in", format_args!("{}ms", ACCEPT_PAUSE.as_millis()))
+            );
+        }
+    }
+
+    fn admit(&mut self, registry: &Registry, mut stream: TcpStream, peer: IpAddr, now: Instant) {
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        // Data already waiting is reported by the first poll after registering.
+        if let Err(e) = registry.register(&mut stream, Token(key), Interest::READABLE) {
+            warn!(
+                "{}",
+                LogLine::new("accept_connections", Outcome::Fail)
+                    .field("ip", peer)
+                    .field("error", e)
+            );
+            return;
+        }
+        self.next_id += 1;
+        let deadline = now + self.config.read_timeout.duration;
+        entry.insert(Connection {
+            id: self.next_id,
+            stream,
+            peer,
+            phase: Phase::Reading(LineFramer::new(self.config.max_message_bytes)),
+            deadline,
+            interest: Interest::READABLE,
+        });
+        self.deadlines.push(deadline, (key, self.next_id));
+        info!(
+            "{}",
+            LogLine::new("accept_connections", Outcome::Success).field("ip", peer)
+        );
+    }
+
+    /// Runs a connection as far as it goes without blocking.
+    fn drive(&mut self, registry: &Registry, key: usize, now: Instant) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return; // closed earlier in this batch: a stale event
+        };
+        let before = conn.deadline;
+        let step = conn.advance(&mut self.read_buf, &self.config, now);
+        match step {
+            Step::Wait(interest) => {
+                if conn.deadline != before {
+                    self.deadlines.push(conn.deadline, (key, conn.id));
+                }
+                if interest != conn.interest {
+                    conn.interest = interest;
+                    if let Err(e) = registry.reregister(&mut conn.stream, Token(key), interest) {
+                        self.close(registry, key, Some(format!("reregister failed: {e}")));
+                    }
+                }
+            }
+            Step::Close(reason) => self.close(registry, key, reason),
+        }
+    }
+
+    /// The one place a connection ends: deregister, remove, log.
+    fn close(&mut self, registry: &Registry, key: usize, failure: Option<String>) {
+        let Some(mut conn) = self.conns.try_remove(key) else {
+            return;
+        };
+        let _ = registry.deregister(&mut conn.stream);
+        if let Some(why) = failure {
+            warn!(
+                "{}",
+                LogLine::new("receive_message", Outcome::Fail)
+                    .field("ip", conn.peer)
+                    .field("error", why)
+            );
+        }
+        let line = LogLine::new("close_connection", Outcome::Success).field("ip", conn.peer);
+        if self.shutting_down() {
+            self.closed_in_shutdown += 1;
+            info!("{line}");
+        } else {
+            debug!("{line}");
+        }
+        // A slot freed while at the cap: take what waits in the listen queue.
+        if self.conns.len() + 1 == self.config.max_connections && self.accept_paused_until.is_none()
+        {
+            self.accept_all(registry, Instant::now());
+        }
+    }
+
+    fn shutting_down(&self) -> bool {
+        self.state != State::Serving
+    }
+
+    /// First signal: take what is queued, close the listener, drop idle
+    /// connections and let the others finish within the grace.
+    fn begin_shutdown(&mut self, registry: &Registry, signal: c_int, now: Instant) {
+        info!(
+            "{}",
+            LogLine::new("shutdown", Outcome::InProgress)
+                .field("signal", signal_name(signal))
+                .field("grace", &self.config.shutdown_grace)
+        );
+        self.state = State::Draining {
+            deadline: now + self.config.shutdown_grace.duration,
+        };
+        // Connections already in the listen queue were sent before the signal:
+        // they are served like the others.
+        self.accept_paused_until = None;
+        self.accept_all(registry, now);
+        if let Some(mut listener) = self.listener.take() {
+            let _ = registry.deregister(&mut listener);
+            info!(
+                "{}",
+                LogLine::new("close_listener", Outcome::Success).field("port", self.config.port)
+            );
+        }
+        // Read whatever already arrived; a connection that sent nothing is idle.
+        let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
+        for key in keys {
+            self.drive(registry, key, now);
+            if self.conns.get(key).is_some_and(Connection::is_idle) {
+                self.close(registry, key, None);
+            }
+        }
+    }
+
+    /// Closes every remaining connection (grace over or second signal).
+    fn close_all(&mut self, registry: &Registry) {
+        let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
+        for key in keys {
+            self.close(registry, key, None);
+        }
+    }
+
+    fn expire(&mut self, registry: &Registry, key: usize) {
+        let Some(conn) = self.conns.get(key) else {
+            return;
+        };
+        let failure = match conn.phase {
+            Phase::Reading(_) => Some(format!(
+                "no complete message within {}",
+                self.config.read_timeout
+            )),
+            Phase::Writing { .. } => Some(format!(
+                "peer did not take its echo within {}",
+                self.config.write_timeout
+            )),
+            Phase::Lingering => None,
+        };
+        self.close(registry, key, failure);
+    }
+}
+
+impl Connection {
+    /// Whether the connection has received nothing and owes nothing.
+    fn is_idle(&self) -> bool {
+        matches!(&self.phase, Phase::Reading(framer) if framer.is_empty())
+    }
+
+    /// Reads, frames, writes and lingers until the socket would block.
+    fn advance(&mut self, buf: &mut [u8], config: &ServerConfig, now: Instant) -> Step {
+        loop {
+            match &mut self.phase {
+                Phase::Reading(framer) => match self.stream.read(buf) {
+                    Ok(0) => match framer.finish() {
+                        Some(message) => self.start_echo(message, config, now),
+                        None => return Step::Close(None),
+                    },
+                    Ok(n) => {
+                        if let Err(e) = framer.push(&buf[..n]) {
+                            return Step::Close(Some(e.to_string()));
+                        }
+                        if let Some(message) = framer.next_message() {
+                            self.start_echo(message, config, now);
+                        }
+                    }
+                    Err(e) if would_block(&e) => return Step::Wait(Interest::READABLE),
+                    Err(e) if interrupted(&e) => {}
+                    Err(e) => return Step::Close(Some(format!("read failed: {e}"))),
+                },
+                Phase::Writing { echo, sent } => match self.stream.write(&echo[*sent..]) {
+                    Ok(0) => return Step::Close(Some("write returned 0".into())),
+                    Ok(n) => {
+                        *sent += n;
+                        if *sent == echo.len() {
+                            info!(
+                                "{}",
+                                LogLine::new("receive_message", Outcome::Success)
+                                    .field("ip", self.peer)
+                                    .bytes("msg", echo.strip_suffix(b"\n").unwrap_or(echo))
+                            );
+                            // FIN after the echo; the peer's EOF then ends the exchange.
+                            let _ = self.stream.shutdown(Shutdown::Write);
+                            self.phase = Phase::Lingering;
+                            self.deadline = now + LINGER;
+                        }
+                    }
+                    Err(e) if would_block(&e) => return Step::Wait(Interest::WRITABLE),
+                    Err(e) if interrupted(&e) => {}
+                    Err(e) => return Step::Close(Some(format!("write failed: {e}"))),
+                },
+                Phase::Lingering => match self.stream.read(buf) {
+                    Ok(0) => return Step::Close(None),
+                    Ok(_) => {} // more than one message: discarded, the protocol is one per connection
+                    Err(e) if would_block(&e) => return Step::Wait(Interest::READABLE),
+                    Err(e) if interrupted(&e) => {}
+                    Err(_) => return Step::Close(None),
+                },
+            }
+        }
+    }
+
+    fn start_echo(&mut self, echo: Vec<u8>, config: &ServerConfig, now: Instant) {
+        self.phase = Phase::Writing { echo, sent: 0 };
+        self.deadline = now + config.write_timeout.duration;
+    }
+}
+
+impl Handler for EchoServer {
+    type Outcome = ();
+
+    fn on_ready(&mut self, registry: &Registry, event: &Event) {
+        let now = Instant::now();
+        match event.token() {
+            LISTENER if self.accept_paused_until.is_none() => self.accept_all(registry, now),
+            LISTENER => {} // paused: the timer resumes accepting
+            Token(key) => self.drive(registry, key, now),
+        }
+    }
+
+    fn on_signal(&mut self, registry: &Registry, signal: c_int) {
+        match self.state {
+            State::Serving => self.begin_shutdown(registry, signal, Instant::now()),
+            State::Draining { .. } => {
+                info!(
+                    "{}",
+                    LogLine::new("shutdown", Outcome::InProgress)
+                        .field("signal", signal_name(signal))
+                        .field("grace", "skipped")
+                );
+                self.close_all(registry);
+            }
+            State::Done => {}
+        }
+    }
+
+    fn on_timers(&mut self, registry: &Registry, now: Instant) {
+        if self.accept_paused_until.is_some_and(|until| until <= now) {
+            self.accept_paused_until = None;
+            self.accept_all(registry, now);
+        }
+        while let Some((at, (key, id))) = self.deadlines.pop_due(now) {
+            let stands = self
+                .conns
+                .get(key)
+                .is_some_and(|c| c.id == id && c.deadline == at);
+            if stands {
+                self.expire(registry, key);
+            }
+        }
+        if let State::Draining { deadline } = self.state {
+            if deadline <= now && !self.conns.is_empty() {
+                info!(
+                    "{}",
+                    LogLine::new("shutdown", Outcome::InProgress)
+                        .field("grace", "expired")
+                        .field("open_connections", self.conns.len())
+                );
+                self.close_all(registry);
+            }
+        }
+        // Stale deadlines of finished connections pile up under load: compact.
+        if self.deadlines.len() > 4 * self.conns.len() + 4096 {
+            let conns = &self.conns;
+            self.deadlines.retain(|at, (key, id)| {
+                conns
+                    .get(key)
+                    .is_some_and(|c| c.id == id && c.deadline == at)
+            });
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let drain = match self.state {
+            State::Draining { deadline } => Some(deadline),
+            _ => None,
+        };
+        [self.deadlines.next(), self.accept_paused_until, drain]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    fn finished(&mut self) -> Option<()> {
+        match self.state {
+            State::Draining { .. } if self.conns.is_empty() => {
+                info!(
+                    "{}",
+                    LogLine::new("shutdown", Outcome::Success)
+                        .field("closed_connections", self.closed_in_shutdown)
+                );
+                self.state = State::Done;
+                Some(())
+            }
+            State::Done => Some(()),
+            _ => None,
+        }
+    }
+}
