@@ -13,7 +13,8 @@
 //! - [`resolve`]: DNS lookups on helper threads that wake the loop.
 //! - [`config`]: env > file > default layering, value parsers, INI and YAML.
 //! - [`logline`] and [`logging`]: the contract's log line format and output.
-//! - [`cli`]: `--help`, `--version`, `--config PATH`.
+//! - [`cli`] and [`program`]: `--help`, `--version`, `--config PATH`, and the
+//!   start-up and failure exits both binaries share.
 
 pub mod cli;
 pub mod config;
@@ -23,6 +24,7 @@ pub mod framer;
 pub mod logging;
 pub mod logline;
 pub mod net;
+pub mod program;
 pub mod resolve;
 
 pub use event_loop::{signal_name, Handler, Reactor, FIRST_RESERVED, SIGNALS, WAKER};

@@ -15,9 +15,7 @@ pub use echo::EchoServer;
 
 use std::process::ExitCode;
 
-use log::error;
-use reactor::cli::{parse_args, Command};
-use reactor::{logging, LogLine, Outcome, Reactor};
+use reactor::{logging, program, LogLine, Outcome};
 
 const HELP: &str = "\
 server: echo server; each connection gets its first line back, then is closed.
@@ -42,27 +40,15 @@ grace, close everything, exit 0. A second signal skips the grace.
 
 /// Runs the server as the binary does; returns the process exit status.
 pub fn main_with_args(args: impl IntoIterator<Item = String>) -> ExitCode {
-    // Signals first: from here on SIGTERM is an event, whatever happens next.
-    let mut reactor = match Reactor::new() {
-        Ok(reactor) => reactor,
-        Err(e) => return fatal(&format!("cannot set up the event loop: {e}")),
-    };
-    let config_path = match parse_args("server", HELP, args) {
-        Command::Run { config } => config,
-        Command::Print(text) => {
-            print!("{text}");
-            return ExitCode::SUCCESS;
-        }
-        Command::Usage(text) => {
-            eprint!("{text}");
-            return ExitCode::from(2);
-        }
-    };
-    let required = config_path.is_some();
-    let path = config_path.unwrap_or_else(|| config::DEFAULT_FILE.into());
-    let config = match ServerConfig::load(&path, required) {
-        Ok(config) => config,
-        Err(e) => return fatal(&format!("config error: {e}")),
+    let (mut reactor, config) = match program::start(
+        "server",
+        HELP,
+        config::DEFAULT_FILE,
+        args,
+        ServerConfig::load,
+    ) {
+        Ok(started) => started,
+        Err(status) => return status,
     };
     logging::init(config.logging_level.filter);
     log::info!("{}", config.log_line());
@@ -70,24 +56,14 @@ pub fn main_with_args(args: impl IntoIterator<Item = String>) -> ExitCode {
     let mut server = match EchoServer::bind(config, reactor.registry()) {
         Ok(server) => server,
         Err(e) => {
-            return runtime_failure(LogLine::new("bind", Outcome::Fail).field("port", port), e)
+            return program::runtime_failure(
+                LogLine::new("bind", Outcome::Fail).field("port", port),
+                e,
+            )
         }
     };
     match reactor.run(&mut server) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => runtime_failure(LogLine::new("event_loop", Outcome::Fail), e),
+        Err(e) => program::runtime_failure(LogLine::new("event_loop", Outcome::Fail), e),
     }
-}
-
-/// Logs a runtime failure with its cause; exit status 1.
-fn runtime_failure(line: LogLine, e: std::io::Error) -> ExitCode {
-    error!("{}", line.field("error", e));
-    logging::flush();
-    ExitCode::FAILURE
-}
-
-/// One line on stderr, exit status 1.
-fn fatal(message: &str) -> ExitCode {
-    eprintln!("server: {message}");
-    ExitCode::FAILURE
 }

@@ -1,0 +1,55 @@
+//! The start and end of a program built on the reactor, shared by both binaries.
+
+use std::io;
+use std::path::Path;
+use std::process::ExitCode;
+
+use log::error;
+
+use crate::cli::{parse_args, Command};
+use crate::config::ConfigError;
+use crate::{logging, LogLine, Reactor};
+
+/// Creates the reactor (signals first), then reads the command line and the
+/// configuration. `Err` carries the exit status when the program must stop
+/// there: `--help`/`--version` (0), a usage error (2), a config error (1).
+pub fn start<C>(
+    name: &str,
+    help: &str,
+    default_file: &str,
+    args: impl IntoIterator<Item = String>,
+    load: impl FnOnce(&Path, bool) -> Result<C, ConfigError>,
+) -> Result<(Reactor, C), ExitCode> {
+    // From here on SIGTERM is an event, whatever happens next.
+    let reactor =
+        Reactor::new().map_err(|e| fatal(name, &format!("cannot set up the event loop: {e}")))?;
+    let config_path = match parse_args(name, help, args) {
+        Command::Run { config } => config,
+        Command::Print(text) => {
+            print!("{text}");
+            return Err(ExitCode::SUCCESS);
+        }
+        Command::Usage(text) => {
+            eprint!("{text}");
+            return Err(ExitCode::from(2));
+        }
+    };
+    // A file named on the command line must exist; the default one may not.
+    let required = config_path.is_some();
+    let path = config_path.unwrap_or_else(|| default_file.into());
+    let config = load(&path, required).map_err(|e| fatal(name, &format!("config error: {e}")))?;
+    Ok((reactor, config))
+}
+
+/// One line on stderr; exit status 1.
+pub fn fatal(name: &str, message: &str) -> ExitCode {
+    eprintln!("{name}: {message}");
+    ExitCode::FAILURE
+}
+
+/// Logs a runtime failure with its cause; exit status 1.
+pub fn runtime_failure(line: LogLine, e: io::Error) -> ExitCode {
+    error!("{}", line.field("error", e));
+    logging::flush();
+    ExitCode::FAILURE
+}
