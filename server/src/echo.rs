@@ -114,6 +114,12 @@ impl EchoServer {
     ) -> io::Result<Self> {
         let mut listener = reactor::net::bind_listener(addr, config.listen_backlog)?;
         registry.register(&mut listener, LISTENER, Interest::READABLE)?;
+        info!(
+            "{}",
+            LogLine::new("listen", Outcome::Success)
+                .field("port", listener.local_addr()?.port())
+                .field("listen_backlog", config.listen_backlog)
+        );
         Ok(EchoServer {
             config,
             listener: Some(listener),

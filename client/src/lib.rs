@@ -1,0 +1,59 @@
+//! The echo client: sends `[CLIENT <id>] Message N°<n>` over a fresh
+//! connection for n = 1..amount, checks each answer, waits the period between
+//! messages, and exits 0 at once on SIGTERM.
+//!
+//! # Layout
+//!
+//! - [`config`]: settings from `CLI_*` variables, `config.yaml`, defaults.
+//! - [`echo_client`]: the [`EchoClient`] handler the reactor drives.
+
+pub mod config;
+pub mod echo_client;
+
+pub use config::ClientConfig;
+pub use echo_client::EchoClient;
+
+use std::process::ExitCode;
+
+use reactor::{logging, program, LogLine, Outcome};
+
+const HELP: &str = "\
+client: sends numbered messages to the echo server and checks each answer.
+
+usage: client [--config PATH] [--help] [--version]
+
+Settings (environment variable > config.yaml key > default):
+  CLI_ID                       id                       client id               1
+  CLI_SERVER_ADDRESS           server.address           host:port               localhost:12345
+  CLI_LOOP_AMOUNT              loop.amount              messages to send        5
+  CLI_LOOP_PERIOD              loop.period              wait between messages   1s
+  CLI_LOG_LEVEL                log.level                ERROR/WARNING/INFO/DEBUG  INFO
+  CLI_SERVER_CONNECT_WINDOW    server.connect_window    connect retries per message  10s
+  CLI_SERVER_RESPONSE_TIMEOUT  server.response_timeout  wait for an answer      5s
+
+config.yaml is read from the working directory unless --config names a file.
+Exit status: 0 after all messages or on SIGTERM/SIGINT; 1 when the server
+cannot be reached within the connect window or an answer is missing or
+wrong; 1 on a configuration error.
+";
+
+/// Runs the client as the binary does; returns the process exit status.
+pub fn main_with_args(args: impl IntoIterator<Item = String>) -> ExitCode {
+    let (mut reactor, config) = match program::start(
+        "client",
+        HELP,
+        config::DEFAULT_FILE,
+        args,
+        ClientConfig::load,
+    ) {
+        Ok(started) => started,
+        Err(status) => return status,
+    };
+    logging::init(config.log_level.filter);
+    log::info!("{}", config.log_line());
+    let mut client = EchoClient::new(config, reactor.waker(), reactor.registry());
+    match reactor.run(&mut client) {
+        Ok(status) => status,
+        Err(e) => program::runtime_failure(LogLine::new("event_loop", Outcome::Fail), e),
+    }
+}
