@@ -395,7 +395,7 @@ impl Handler for EchoClient {
     }
 
     fn on_timers(&mut self, registry: &Registry, now: Instant) {
-        if !self.deadline.is_some_and(|deadline| deadline <= now) {
+        if self.deadline.is_none_or(|deadline| deadline > now) {
             return;
         }
         self.deadline = None;
