@@ -141,7 +141,11 @@ impl EchoServer {
 
     /// Accepts until the queue is drained, the cap is reached or accept fails.
     fn accept_all(&mut self, registry: &Registry, now: Instant) {
-        while self.conns.len() < self.config.max_connections {
+        self.accept_up_to(registry, now, self.config.max_connections);
+    }
+
+    fn accept_up_to(&mut self, registry: &Registry, now: Instant, cap: usize) {
+        while self.conns.len() < cap {
             let Some(listener) = &self.listener else {
                 return;
             };
@@ -280,9 +284,10 @@ impl EchoServer {
             deadline: now + self.config.shutdown_grace.duration,
         };
         // Connections already in the listen queue were sent before the signal:
-        // they are served like the others.
+        // they are served like the others, above the cap if need be (the
+        // backlog bounds how many there can be).
         self.accept_paused_until = None;
-        self.accept_all(registry, now);
+        self.accept_up_to(registry, now, usize::MAX);
         if let Some(mut listener) = self.listener.take() {
             let _ = registry.deregister(&mut listener);
             info!(
