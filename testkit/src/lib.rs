@@ -98,7 +98,14 @@ impl Program {
             .args(args)
             .current_dir(dir)
             .env_clear()
-            .envs(env.iter().copied())
+            .envs(env.iter().copied());
+        Program::spawn(name, command)
+    }
+
+    /// Starts `command` (e.g. a wrapper that `exec`s a binary, so the pid
+    /// stays the binary's), capturing its output; `name` labels messages.
+    pub fn spawn(name: &str, mut command: Command) -> Program {
+        command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
