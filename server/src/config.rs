@@ -35,6 +35,9 @@ pub struct ServerConfig {
     pub write_timeout: Period,
     /// Concurrent connections; above it the server stops accepting for a while.
     pub max_connections: usize,
+    /// Messages answered per connection before closing it; 0 means no limit
+    /// (a persistent connection). The course's protocol is 1.
+    pub messages_per_connection: u64,
 }
 
 impl ServerConfig {
@@ -92,6 +95,12 @@ impl ServerConfig {
                 parse_period,
             )?,
             max_connections,
+            messages_per_connection: layers.get(
+                "SERVER_MESSAGES_PER_CONNECTION",
+                "SERVER_MESSAGES_PER_CONNECTION",
+                "1",
+                |t| parse_in_range(t, 0u64, u64::MAX),
+            )?,
         })
     }
 
@@ -106,6 +115,7 @@ impl ServerConfig {
             .field("read_timeout", &self.read_timeout)
             .field("write_timeout", &self.write_timeout)
             .field("max_connections", self.max_connections)
+            .field("messages_per_connection", self.messages_per_connection)
     }
 }
 

@@ -3,9 +3,13 @@
 //! from the signal event.
 //!
 //! A connection goes `Reading` (until a `\n` or EOF) → `Writing` (the echo,
-//! across short writes) → `Lingering` (write side shut, waiting for the peer's
-//! EOF so that closing never resets a connection whose echo is unread) → closed.
-//! Every phase has a deadline; all connections are closed in one place.
+//! across short writes) → closed. By default that is one message per
+//! connection; with `SERVER_MESSAGES_PER_CONNECTION` other than 1 it goes back
+//! to `Reading` for the next one. When the peer sent more than it was answered,
+//! the connection passes through `Lingering` (write side shut, input discarded
+//! until the peer's EOF) so that closing never makes the kernel reset a
+//! connection whose echo is still unread. Every phase has a deadline; all
+//! connections are closed in one place.
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr};
@@ -39,10 +43,10 @@ const ACCEPT_ERROR_LOG_EVERY: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 enum Phase {
     /// Waiting for a complete message.
-    Reading(LineFramer),
+    Reading,
     /// Sending the echo; `sent` bytes are already out.
     Writing { echo: Vec<u8>, sent: usize },
-    /// Echo sent and write side shut; discarding input until the peer's EOF.
+    /// Write side shut; discarding input until the peer's EOF.
     Lingering,
 }
 
@@ -54,10 +58,15 @@ struct Connection {
     id: u64,
     stream: TcpStream,
     peer: IpAddr,
+    framer: LineFramer,
     phase: Phase,
     /// When the current phase must be over.
     deadline: Instant,
     interest: Interest,
+    /// Messages echoed so far.
+    echoed: u64,
+    /// The peer has closed its side.
+    peer_closed: bool,
 }
 
 /// What driving a connection led to.
@@ -205,15 +214,21 @@ impl EchoServer {
             id: self.next_id,
             stream,
             peer,
-            phase: Phase::Reading(LineFramer::new(self.config.max_message_bytes)),
+            framer: LineFramer::new(self.config.max_message_bytes),
+            phase: Phase::Reading,
             deadline,
             interest: Interest::READABLE,
+            echoed: 0,
+            peer_closed: false,
         });
         self.deadlines.push(deadline, (key, self.next_id));
         info!(
             "{}",
             LogLine::new("accept_connections", Outcome::Success).field("ip", peer)
         );
+        // Peers usually send right after connecting: read now rather than
+        // wait a turn of the loop for the readiness event.
+        self.drive(registry, key, now);
     }
 
     /// Runs a connection as far as it goes without blocking.
@@ -318,7 +333,7 @@ impl EchoServer {
             return;
         };
         let failure = match conn.phase {
-            Phase::Reading(_) => Some(format!(
+            Phase::Reading => Some(format!(
                 "no complete message within {}",
                 self.config.read_timeout
             )),
@@ -335,30 +350,40 @@ impl EchoServer {
 impl Connection {
     /// Whether the connection has received nothing and owes nothing.
     fn is_idle(&self) -> bool {
-        matches!(&self.phase, Phase::Reading(framer) if framer.is_empty())
+        matches!(self.phase, Phase::Reading) && self.framer.is_empty()
     }
 
     /// Reads, frames, writes and lingers until the socket would block.
     fn advance(&mut self, buf: &mut [u8], config: &ServerConfig, now: Instant) -> Step {
         loop {
             match &mut self.phase {
-                Phase::Reading(framer) => match self.stream.read(buf) {
-                    Ok(0) => match framer.finish() {
-                        Some(message) => self.start_echo(message, config, now),
-                        None => return Step::Close(None),
-                    },
-                    Ok(n) => {
-                        if let Err(e) = framer.push(&buf[..n]) {
-                            return Step::Close(Some(e.to_string()));
-                        }
-                        if let Some(message) = framer.next_message() {
-                            self.start_echo(message, config, now);
-                        }
+                Phase::Reading => {
+                    // Pipelined input: a message may already be buffered.
+                    if let Some(message) = self.framer.next_message() {
+                        self.start_echo(message, config, now);
+                        continue;
                     }
-                    Err(e) if would_block(&e) => return Step::Wait(Interest::READABLE),
-                    Err(e) if interrupted(&e) => {}
-                    Err(e) => return Step::Close(Some(format!("read failed: {e}"))),
-                },
+                    if self.peer_closed {
+                        return Step::Close(None);
+                    }
+                    match self.stream.read(buf) {
+                        Ok(0) => {
+                            self.peer_closed = true;
+                            match self.framer.finish() {
+                                Some(message) => self.start_echo(message, config, now),
+                                None => return Step::Close(None),
+                            }
+                        }
+                        Ok(n) => {
+                            if let Err(e) = self.framer.push(&buf[..n]) {
+                                return Step::Close(Some(e.to_string()));
+                            }
+                        }
+                        Err(e) if would_block(&e) => return Step::Wait(Interest::READABLE),
+                        Err(e) if interrupted(&e) => {}
+                        Err(e) => return Step::Close(Some(format!("read failed: {e}"))),
+                    }
+                }
                 Phase::Writing { echo, sent } => match self.stream.write(&echo[*sent..]) {
                     Ok(0) => return Step::Close(Some("write returned 0".into())),
                     Ok(n) => {
@@ -370,10 +395,14 @@ impl Connection {
                                     .field("ip", self.peer)
                                     .bytes("msg", echo.strip_suffix(b"\n").unwrap_or(echo))
                             );
-                            // FIN after the echo; the peer's EOF then ends the exchange.
-                            let _ = self.stream.shutdown(Shutdown::Write);
-                            self.phase = Phase::Lingering;
-                            self.deadline = now + LINGER;
+                            self.echoed += 1;
+                            let limit = config.messages_per_connection;
+                            if limit == 0 || self.echoed < limit {
+                                self.phase = Phase::Reading;
+                                self.deadline = now + config.read_timeout.duration;
+                            } else if let Some(step) = self.end_exchange(buf, now) {
+                                return step;
+                            }
                         }
                     }
                     Err(e) if would_block(&e) => return Step::Wait(Interest::WRITABLE),
@@ -382,13 +411,39 @@ impl Connection {
                 },
                 Phase::Lingering => match self.stream.read(buf) {
                     Ok(0) => return Step::Close(None),
-                    Ok(_) => {} // more than one message: discarded, the protocol is one per connection
+                    Ok(_) => {} // input beyond what the protocol answers: discarded
                     Err(e) if would_block(&e) => return Step::Wait(Interest::READABLE),
                     Err(e) if interrupted(&e) => {}
                     Err(_) => return Step::Close(None),
                 },
             }
         }
+    }
+
+    /// The last echo is out: close, unless unread input would turn the close
+    /// into a reset that could destroy the echo before the peer reads it; then
+    /// linger until the peer's EOF. `None` means: go on in `Lingering`.
+    fn end_exchange(&mut self, buf: &mut [u8], now: Instant) -> Option<Step> {
+        if self.peer_closed {
+            return Some(Step::Close(None));
+        }
+        let unread = !self.framer.is_empty()
+            || loop {
+                match self.stream.read(buf) {
+                    Ok(0) => return Some(Step::Close(None)),
+                    Ok(_) => break true,
+                    Err(e) if interrupted(&e) => {}
+                    // Nothing unread: a plain close sends FIN after the echo.
+                    Err(_) => break false,
+                }
+            };
+        if !unread {
+            return Some(Step::Close(None));
+        }
+        let _ = self.stream.shutdown(Shutdown::Write);
+        self.phase = Phase::Lingering;
+        self.deadline = now + LINGER;
+        None
     }
 
     fn start_echo(&mut self, echo: Vec<u8>, config: &ServerConfig, now: Instant) {

@@ -31,6 +31,7 @@ Settings (environment variable > config.ini [DEFAULT] key > default):
   SERVER_READ_TIMEOUT       total time to deliver a message     5s
   SERVER_WRITE_TIMEOUT      total time to take the echo         5s
   SERVER_MAX_CONNECTIONS    concurrent connections              auto (fd limit)
+  SERVER_MESSAGES_PER_CONNECTION  messages answered before closing (0 = no limit)  1
   SERVER_IP                 accepted and ignored
 
 config.ini is read from the working directory unless --config names a file.

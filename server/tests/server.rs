@@ -352,3 +352,30 @@ fn help_and_version() {
     let mut bad = Program::start("server", &scratch_dir("server-usage"), &[], &["--nope"]);
     assert_eq!(bad.wait_exit(PATIENCE).0.code(), Some(2));
 }
+
+#[test]
+fn persistent_connections_answer_every_line_in_order() {
+    let (server, port) = server(&[("SERVER_MESSAGES_PER_CONNECTION", "0")]);
+    let mut stream = connect(port);
+    // Pipelined: three lines in one write, then one more after the answers.
+    stream.write_all(b"one\ntwo\nthree\n").unwrap();
+    let mut answers = vec![0u8; b"one\ntwo\nthree\n".len()];
+    stream.read_exact(&mut answers).unwrap();
+    assert_eq!(answers, b"one\ntwo\nthree\n");
+    stream.write_all(b"four\n").unwrap();
+    let mut four = [0u8; 5];
+    stream.read_exact(&mut four).unwrap();
+    assert_eq!(&four, b"four\n");
+    // The peer's EOF ends it; a last line without `\n` is still answered.
+    stream.write_all(b"five").unwrap();
+    stream.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(read_to_end(&mut stream), b"five");
+    server.wait_lines(&["action: receive_message | result: success"], 5, PATIENCE);
+    assert_eq!(server.lines_with(&["action: accept_connections"]).len(), 1);
+}
+
+#[test]
+fn message_limit_per_connection_closes_after_it() {
+    let (_server, port) = server(&[("SERVER_MESSAGES_PER_CONNECTION", "2")]);
+    assert_eq!(exchange(port, b"a\nb\nc\n"), b"a\nb\n");
+}
