@@ -1,0 +1,419 @@
+//! End-to-end tests of the Docker workflow against the real engine: the
+//! images, the generated compose file, the config mounts, shutdown by
+//! `docker stop` and `validar-echo-server.sh`.
+//!
+//! Not a default workspace member: `make test-docker` builds the images
+//! (`make docker-image busybox-image`) and runs these tests one at a time
+//! (`--test-threads=1`).
+//!
+//! # Layout
+//!
+//! - This library: what every test needs. [`Project`] is a throwaway compose
+//!   project in a temporary directory, with its own compose file and config
+//!   files, removed with `down -v` when dropped; [`TempContainer`] and
+//!   [`TempNetwork`] do the same for things made with plain `docker`;
+//!   [`logs`], [`exit_code`], [`status`] and [`wait_for`] read a container
+//!   as a user would.
+//! - `tests/*.rs`: the cases, one file per subject.
+//!
+//! Each project has its own name (`tp0e2e…`), container-name prefix and
+//! subnet, so the tests run beside a user's `tp0` project without touching
+//! it, and they never write inside the working tree.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use compose_gen::{ComposeFile, Options};
+
+/// Subnet of every test project's network: not the project's own
+/// `172.25.125.0/24`, which a running `tp0` may hold. The tests run one at a
+/// time, so one subnet serves them all.
+pub const TEST_SUBNET: &str = "172.25.126.0/24";
+
+/// How long a compose or docker command may take before the test fails.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The repository root (where the Makefile and the scripts are).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("docker-e2e lives in the workspace")
+        .to_path_buf()
+}
+
+/// The compose command: `docker compose` where the v2 plugin is installed,
+/// else `docker-compose` (v1), as the Makefile chooses.
+pub fn compose_command() -> &'static [String] {
+    static COMMAND: OnceLock<Vec<String>> = OnceLock::new();
+    COMMAND.get_or_init(|| {
+        let v2 = Command::new("docker")
+            .args(["compose", "version"])
+            .output()
+            .is_ok_and(|out| out.status.success());
+        if v2 {
+            vec!["docker".to_owned(), "compose".to_owned()]
+        } else {
+            vec!["docker-compose".to_owned()]
+        }
+    })
+}
+
+/// Runs `program args`, bounded by [`COMMAND_TIMEOUT`], and returns what it
+/// printed; panics if it cannot be started or does not finish in time.
+pub fn run(program: &str, args: &[&str]) -> Output {
+    let mut command = Command::new(program);
+    command.args(args);
+    run_command(command)
+}
+
+/// Runs a prepared command as [`run`] does.
+pub fn run_command(command: Command) -> Output {
+    // `timeout` from coreutils bounds the child without a thread here.
+    let program = command.get_program().to_owned();
+    let args: Vec<_> = command.get_args().map(|a| a.to_owned()).collect();
+    let mut bounded = Command::new("timeout");
+    bounded
+        .arg("-k")
+        .arg("5")
+        .arg(COMMAND_TIMEOUT.as_secs().to_string())
+        .arg(&program)
+        .args(&args);
+    if let Some(dir) = command.get_current_dir() {
+        bounded.current_dir(dir);
+    }
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => bounded.env(key, value),
+            None => bounded.env_remove(key),
+        };
+    }
+    let out = bounded
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program:?}: {e}"));
+    if out.status.code() == Some(124) {
+        panic!("{program:?} {args:?} did not finish within {COMMAND_TIMEOUT:?}");
+    }
+    out
+}
+
+/// Runs `docker args` and panics (with its output) unless it succeeds;
+/// returns its stdout.
+pub fn docker(args: &[&str]) -> String {
+    let out = run("docker", args);
+    assert!(
+        out.status.success(),
+        "docker {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Panics with a clear message unless the images the tests run exist.
+pub fn require_images() {
+    for image in ["server:latest", "client:latest", "busybox:latest"] {
+        let out = run(
+            "docker",
+            &["image", "inspect", "--format", "{{.Id}}", image],
+        );
+        assert!(
+            out.status.success(),
+            "image {image} is missing: run `make test-docker`, which builds it"
+        );
+    }
+}
+
+/// Everything a container printed, stdout and stderr (where the programs
+/// log), stderr last.
+pub fn logs(container: &str) -> String {
+    let out = run("docker", &["logs", container]);
+    assert!(out.status.success(), "docker logs {container} failed");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    text
+}
+
+/// The log lines of `container` that contain every one of `parts`.
+pub fn lines_with(container: &str, parts: &[&str]) -> Vec<String> {
+    logs(container)
+        .lines()
+        .filter(|line| parts.iter().all(|part| line.contains(part)))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `docker inspect -f <format> container`, trimmed.
+pub fn inspect(container: &str, format: &str) -> String {
+    docker(&["inspect", "-f", format, container])
+        .trim()
+        .to_owned()
+}
+
+/// The container's state: `running`, `exited`, ...
+pub fn status(container: &str) -> String {
+    inspect(container, "{{.State.Status}}")
+}
+
+/// The container's exit code (meaningful once it has exited).
+pub fn exit_code(container: &str) -> i32 {
+    let code = inspect(container, "{{.State.ExitCode}}");
+    code.parse()
+        .unwrap_or_else(|_| panic!("exit code of {container}: {code:?}"))
+}
+
+/// Polls `condition` every 100 ms until it holds; panics naming `what` if it
+/// still does not after `timeout`.
+pub fn wait_for(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits until `container` has logged at least `count` lines containing all
+/// of `parts`.
+pub fn wait_for_lines(container: &str, parts: &[&str], count: usize, timeout: Duration) {
+    let what = format!("{count} line(s) with {parts:?} in the logs of {container}");
+    wait_for(&what, timeout, || {
+        lines_with(container, parts).len() >= count
+    });
+}
+
+/// Waits until `container` has exited.
+pub fn wait_for_exit(container: &str, timeout: Duration) {
+    wait_for(&format!("{container} to exit"), timeout, || {
+        status(container) == "exited"
+    });
+}
+
+/// Asserts that every line of `text` has the contract's shape:
+/// `YYYY-MM-DD HH:MM:SS LEVEL    action: <a> | result: <r>[ | k: v]...`,
+/// with `<r>` one of `success`, `fail`, `in_progress`.
+pub fn assert_log_format(container: &str, text: &str) {
+    for line in text.lines() {
+        let ok = line.len() > 28
+            && line.is_char_boundary(28)
+            && is_timestamp(&line[..19])
+            && line[20..28]
+                .trim_end()
+                .chars()
+                .all(|c| c.is_ascii_uppercase())
+            && line[28..].starts_with("action: ")
+            && {
+                let fields: Vec<&str> = line[28..].split(" | ").collect();
+                fields.len() >= 2
+                    && ["result: success", "result: fail", "result: in_progress"]
+                        .contains(&fields[1])
+                    && fields.iter().all(|f| f.contains(": "))
+            };
+        assert!(ok, "{container} logged a line off the contract: {line:?}");
+    }
+}
+
+fn is_timestamp(text: &str) -> bool {
+    text.len() == 19
+        && text.char_indices().all(|(i, c)| match i {
+            4 | 7 => c == '-',
+            10 => c == ' ',
+            13 | 16 => c == ':',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+/// The server's `config.ini`.
+pub fn server_ini(backlog: u32, level: &str) -> String {
+    format!(
+        "[DEFAULT]\nSERVER_PORT = 12345\nSERVER_IP = server\n\
+         SERVER_LISTEN_BACKLOG = {backlog}\nLOGGING_LEVEL = {level}\n"
+    )
+}
+
+/// The clients' `config.yaml`.
+pub fn client_yaml(amount: u32, period: &str, level: &str) -> String {
+    format!(
+        "server:\n  address: \"server:12345\"\nloop:\n  amount: {amount}\n  period: \"{period}\"\n\
+         log:\n  level: \"{level}\"\nbatch:\n  maxAmount: 10\n"
+    )
+}
+
+/// A compose project of the server and N clients in a temporary directory:
+/// `docker-compose.yaml` beside `server/config.ini` and `client/config.yaml`,
+/// exactly the layout of the repository, so the generated relative mounts
+/// find the test's config files. Dropping it runs `down -v`.
+#[derive(Debug)]
+pub struct Project {
+    /// Compose project name, `tp0e2e<tag>`.
+    name: String,
+    /// Put in front of every container name.
+    prefix: String,
+    /// Holds the compose file and the config files; removed on drop.
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    /// A project named `tp0e2e<tag>` with `clients` clients and the
+    /// repository's committed config files. Nothing is started yet.
+    pub fn new(tag: &str, clients: u32) -> Self {
+        let name = format!("tp0e2e{tag}");
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{name}-"))
+            .tempdir()
+            .expect("create a temporary directory");
+        let project = Project {
+            prefix: format!("{name}-"),
+            name,
+            dir,
+        };
+        let options = Options {
+            clients,
+            container_prefix: project.prefix.clone(),
+            subnet: TEST_SUBNET.to_owned(),
+        };
+        fs::write(project.compose_file(), ComposeFile::new(&options).to_yaml())
+            .expect("write the compose file");
+        for (sub, file) in [("server", "config.ini"), ("client", "config.yaml")] {
+            fs::create_dir(project.dir.path().join(sub)).expect("create a config dir");
+            let committed = repo_root().join(sub).join(file);
+            fs::copy(&committed, project.dir.path().join(sub).join(file))
+                .unwrap_or_else(|e| panic!("copy {}: {e}", committed.display()));
+        }
+        // Docker bind-mounts the files as they are; the containers run as
+        // nobody, which must be able to read them whatever the umask.
+        project.set_readable();
+        project
+    }
+
+    /// Compose project name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The generated compose file.
+    pub fn compose_file(&self) -> PathBuf {
+        self.dir.path().join("docker-compose.yaml")
+    }
+
+    /// The project's network as Docker names it.
+    pub fn network(&self) -> String {
+        format!("{}_{}", self.name, compose_gen::model::NETWORK)
+    }
+
+    /// The container of `service` (`server`, `client1`, ...).
+    pub fn container(&self, service: &str) -> String {
+        format!("{}{service}", self.prefix)
+    }
+
+    /// Replaces the server's `config.ini`.
+    pub fn write_server_config(&self, text: &str) {
+        fs::write(self.dir.path().join("server/config.ini"), text).expect("write config.ini");
+        self.set_readable();
+    }
+
+    /// Replaces the clients' `config.yaml`.
+    pub fn write_client_config(&self, text: &str) {
+        fs::write(self.dir.path().join("client/config.yaml"), text).expect("write config.yaml");
+        self.set_readable();
+    }
+
+    fn set_readable(&self) {
+        use std::os::unix::fs::PermissionsExt;
+        let root = self.dir.path();
+        for (path, mode) in [
+            (root.to_path_buf(), 0o755),
+            (root.join("server"), 0o755),
+            (root.join("client"), 0o755),
+            (root.join("server/config.ini"), 0o644),
+            (root.join("client/config.yaml"), 0o644),
+        ] {
+            if path.exists() {
+                fs::set_permissions(&path, fs::Permissions::from_mode(mode))
+                    .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+            }
+        }
+    }
+
+    /// Runs `compose -p <name> -f <file> args` and returns what it printed.
+    pub fn compose(&self, args: &[&str]) -> Output {
+        let (program, first) = compose_command().split_first().expect("a command");
+        let mut command = Command::new(program);
+        command
+            .args(first)
+            .arg("-p")
+            .arg(&self.name)
+            .arg("-f")
+            .arg(self.compose_file())
+            .args(args);
+        run_command(command)
+    }
+
+    /// Like [`Project::compose`], panicking unless it succeeds.
+    pub fn compose_ok(&self, args: &[&str]) {
+        let out = self.compose(args);
+        assert!(
+            out.status.success(),
+            "compose {args:?} failed for {}: {}{}",
+            self.name,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `up -d`: starts every service from the existing images.
+    pub fn up(&self) {
+        self.compose_ok(&["up", "-d"]);
+    }
+
+    /// `stop -t <seconds>`, what `make docker-compose-down` does first.
+    pub fn stop(&self, seconds: u32) {
+        self.compose_ok(&["stop", "-t", &seconds.to_string()]);
+    }
+
+    /// `down -v`: removes the containers and the network.
+    pub fn down(&self) {
+        self.compose_ok(&["down", "-v", "-t", "1"]);
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        // Runs on failure too; errors here must not hide the test's own.
+        let _ = self.compose(&["down", "-v", "--remove-orphans", "-t", "1"]);
+    }
+}
+
+/// A container started with plain `docker run -d`; `docker rm -f` on drop.
+#[derive(Debug)]
+pub struct TempContainer(pub String);
+
+impl Drop for TempContainer {
+    fn drop(&mut self) {
+        let _ = run("docker", &["rm", "-f", &self.0]);
+    }
+}
+
+/// A network made with `docker network create`; removed on drop (after the
+/// containers declared later, which drop first).
+#[derive(Debug)]
+pub struct TempNetwork(pub String);
+
+impl TempNetwork {
+    /// Creates the network `name`, removing a leftover one first.
+    pub fn create(name: &str) -> Self {
+        let _ = run("docker", &["network", "rm", name]);
+        docker(&["network", "create", name]);
+        TempNetwork(name.to_owned())
+    }
+}
+
+impl Drop for TempNetwork {
+    fn drop(&mut self) {
+        let _ = run("docker", &["network", "rm", &self.0]);
+    }
+}

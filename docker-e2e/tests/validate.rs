@@ -1,0 +1,191 @@
+//! `validar-echo-server.sh` against a real server, no server, and servers
+//! that answer wrongly or not at all.
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use docker_e2e::*;
+
+const SUCCESS: &str = "action: test_echo_server | result: success\n";
+const FAIL: &str = "action: test_echo_server | result: fail\n";
+
+/// Runs the script under plain `sh` against `network`, as a user would.
+fn validate(network: &str) -> (Output, Duration) {
+    let mut command = Command::new("sh");
+    command
+        .arg(repo_root().join("validar-echo-server.sh"))
+        .env("NETWORK", network)
+        .env("NC_TIMEOUT", "2");
+    let start = Instant::now();
+    let out = run_command(command);
+    (out, start.elapsed())
+}
+
+fn assert_result(out: &Output, expected: &str, code: i32) {
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected, "{out:?}");
+    assert_eq!(out.status.code(), Some(code), "{out:?}");
+}
+
+/// A busybox container called `server` on `network` running `command`,
+/// returned once it listens on 12345.
+fn fake_server(network: &str, name: &str, command: &[&str]) -> TempContainer {
+    let _ = run("docker", &["rm", "-f", name]);
+    let mut args = vec![
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        network,
+        "--network-alias",
+        "server",
+        "busybox:latest",
+    ];
+    args.extend_from_slice(command);
+    docker(&args);
+    let container = TempContainer(name.to_owned());
+    wait_for(
+        &format!("{name} to listen"),
+        Duration::from_secs(20),
+        || {
+            run("docker", &["exec", name, "netstat", "-ltn"])
+                .stdout
+                .split(|&b| b == b'\n')
+                .any(|line| String::from_utf8_lossy(line).contains(":12345 "))
+        },
+    );
+    container
+}
+
+#[test]
+fn success_against_the_running_server() {
+    require_images();
+    let project = Project::new("validate", 1);
+    project.write_client_config(&client_yaml(1, "100ms", "INFO"));
+    project.up();
+    // The client's echo proves the server listens.
+    let client = project.container("client1");
+    wait_for_exit(&client, Duration::from_secs(60));
+    assert_eq!(exit_code(&client), 0, "{}", logs(&client));
+
+    let (out, _) = validate(&project.network());
+    assert_result(&out, SUCCESS, 0);
+    let server = project.container("server");
+    let echoed = lines_with(
+        &server,
+        &[
+            "action: receive_message | result: success",
+            "msg: validar-echo-server ",
+        ],
+    );
+    assert_eq!(echoed.len(), 1, "{}", logs(&server));
+    assert_eq!(
+        docker(&["ps", "-aq", "--filter", "name=validar-echo-server"]),
+        ""
+    );
+}
+
+#[test]
+fn fail_without_a_server() {
+    require_images();
+    // No such network at all (nothing is up).
+    let (out, _) = validate("tp0e2e_no_such_net");
+    assert_result(&out, FAIL, 1);
+    // The network exists but nothing called `server` is on it.
+    let network = TempNetwork::create("tp0e2e_empty_net");
+    let (out, _) = validate(&network.0);
+    assert_result(&out, FAIL, 1);
+}
+
+#[test]
+fn fail_when_the_stopped_server_is_gone() {
+    require_images();
+    let project = Project::new("validatestop", 0);
+    project.up();
+    let server = project.container("server");
+    wait_for_lines(
+        &server,
+        &["action: config | result: success"],
+        1,
+        Duration::from_secs(30),
+    );
+    docker(&["stop", "-t", "1", &server]);
+    let (out, _) = validate(&project.network());
+    assert_result(&out, FAIL, 1);
+}
+
+#[test]
+fn fail_against_a_server_that_answers_something_else() {
+    require_images();
+    let network = TempNetwork::create("tp0e2e_wrong_net");
+    let _server = fake_server(
+        &network.0,
+        "tp0e2e-wrong-server",
+        &[
+            "nc",
+            "-ll",
+            "-p",
+            "12345",
+            "-e",
+            "sh",
+            "-c",
+            "read line; echo \"not $line\"",
+        ],
+    );
+    let (out, _) = validate(&network.0);
+    assert_result(&out, FAIL, 1);
+}
+
+#[test]
+fn fail_against_a_server_that_answers_without_the_newline() {
+    require_images();
+    let network = TempNetwork::create("tp0e2e_nonl_net");
+    let _server = fake_server(
+        &network.0,
+        "tp0e2e-nonl-server",
+        &[
+            "nc",
+            "-ll",
+            "-p",
+            "12345",
+            "-e",
+            "sh",
+            "-c",
+            "read line; printf %s \"$line\"",
+        ],
+    );
+    let (out, _) = validate(&network.0);
+    assert_result(&out, FAIL, 1);
+}
+
+#[test]
+fn fail_within_seconds_against_a_server_that_never_answers() {
+    require_images();
+    let network = TempNetwork::create("tp0e2e_mute_net");
+    let _server = fake_server(
+        &network.0,
+        "tp0e2e-mute-server",
+        &["nc", "-ll", "-p", "12345", "-e", "sleep", "3600"],
+    );
+    let (out, took) = validate(&network.0);
+    assert_result(&out, FAIL, 1);
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert_eq!(
+        docker(&["ps", "-aq", "--filter", "name=validar-echo-server"]),
+        ""
+    );
+}
+
+#[test]
+fn success_against_a_fake_server_that_echoes() {
+    // The control for the fakes above: the same setup with a true echo passes.
+    require_images();
+    let network = TempNetwork::create("tp0e2e_cat_net");
+    let _server = fake_server(
+        &network.0,
+        "tp0e2e-cat-server",
+        &["nc", "-ll", "-p", "12345", "-e", "cat"],
+    );
+    let (out, _) = validate(&network.0);
+    assert_result(&out, SUCCESS, 0);
+}
