@@ -80,6 +80,16 @@ fn containers_run_unprivileged_with_nothing_published() {
         );
         assert_eq!(inspect(&container, "{{.HostConfig.CapDrop}}"), "[ALL]");
         assert_eq!(
+            inspect(&container, "{{.HostConfig.SecurityOpt}}"),
+            "[no-new-privileges:true]"
+        );
+        assert_eq!(
+            inspect(&container, "{{.HostConfig.DnsOptions}}"),
+            "[ndots:0 timeout:1 attempts:2]"
+        );
+        // What a bare `docker stop` allows before SIGKILL.
+        assert_eq!(inspect(&container, "{{.Config.StopTimeout}}"), "2");
+        assert_eq!(
             docker(&["port", &container]).trim(),
             "",
             "{container} publishes a port"
