@@ -6,6 +6,10 @@
 //!
 //! - [`Program`]: a spawned binary with its captured output.
 //! - [`binary`], [`free_port`], [`scratch_dir`], [`wait_until`]: helpers.
+//! - [`rss_bytes`], [`open_fds`], [`cpu_time`]: what a process holds, read
+//!   from `/proc`, for resource bounds in fault tests.
+//! - [`raise_fd_limit`], [`reset_on_close`], [`limit_receive_buffer`]: the
+//!   test process's own limits and socket options.
 
 pub use libc::{SIGINT, SIGTERM};
 
@@ -20,12 +24,22 @@ use std::time::{Duration, Instant};
 /// package may need another package's binary).
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> -> target/<profile>/<name>
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    // A test runs from target/<profile>/deps/, a benchmark binary from
+    // target/<profile>/: the binaries are in target/<profile>/.
+    let dir = exe.parent().expect("executable dir");
+    let dir = if dir.ends_with("deps") {
+        dir.parent().expect("profile dir")
+    } else {
+        dir
+    };
     let path = dir.join(name);
     if !path.exists() {
+        let mut args = vec!["build", "--quiet", "-p", name, "--bin", name];
+        if dir.ends_with("release") {
+            args.push("--release");
+        }
         let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "-p", name, "--bin", name])
+            .args(args)
             .status()
             .expect("run cargo build");
         assert!(status.success(), "cargo build -p {name} failed");
@@ -193,7 +207,8 @@ impl Program {
                 wait_until(Duration::from_secs(2), || self.output_closed());
                 return (status, start.elapsed());
             }
-            if start.elapsed() >= timeout {
+            let waited = start.elapsed();
+            if waited >= timeout {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
                 panic!(
@@ -202,7 +217,13 @@ impl Program {
                     self.lines().join("\n")
                 );
             }
-            std::thread::sleep(Duration::from_millis(1));
+            // Fine-grained at first, so exit latencies are measured closely.
+            let pause = if waited < Duration::from_millis(20) {
+                50
+            } else {
+                1000
+            };
+            std::thread::sleep(Duration::from_micros(pause));
         }
     }
 
@@ -246,4 +267,106 @@ fn follow(stream: impl std::io::Read + Send + 'static, output: Arc<Output>) {
             line.clear();
         }
     });
+}
+
+/// Resident memory of process `pid` (`VmRSS` in `/proc/<pid>/status`), in bytes.
+pub fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("read /proc/{pid}/status: {e}"));
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status"));
+    kib * 1024
+}
+
+/// Number of file descriptors process `pid` has open (entries of `/proc/<pid>/fd`).
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap_or_else(|e| panic!("read /proc/{pid}/fd: {e}"))
+        .count()
+}
+
+/// CPU time (user + system) process `pid` has used so far, from `/proc/<pid>/stat`.
+pub fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .unwrap_or_else(|e| panic!("read /proc/{pid}/stat: {e}"));
+    // The command name is in parentheses and may hold spaces: fields count
+    // from the last `)`. utime and stime are fields 14 and 15 of the line.
+    let after_name = &stat[stat.rfind(')').expect("stat has (comm)") + 1..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    // SAFETY: sysconf only reads a system constant.
+    let per_second = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
+        .ok()
+        .filter(|&t| t > 0)
+        .unwrap_or(100);
+    Duration::from_micros(ticks * 1_000_000 / per_second)
+}
+
+/// Raises this process's soft `RLIMIT_NOFILE` to `wanted` (at most the hard
+/// limit; never lowers it). Returns the soft limit now in force. Programs
+/// started afterwards inherit it.
+pub fn raise_fd_limit(wanted: u64) -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read or fill a struct we own.
+    unsafe {
+        assert_eq!(
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit),
+            0,
+            "getrlimit"
+        );
+        let target = wanted.min(limit.rlim_max);
+        if target > limit.rlim_cur {
+            limit.rlim_cur = target;
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0, "setrlimit");
+        }
+    }
+    limit.rlim_cur
+}
+
+/// Sets `SO_LINGER` to zero seconds, so that closing `stream` sends a reset
+/// instead of a FIN (a peer that crashes or aborts its connection).
+pub fn reset_on_close(stream: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    set_socket_option(stream.as_raw_fd(), libc::SO_LINGER, &linger);
+}
+
+/// Pins `SO_RCVBUF` of `stream` to about `bytes` (which also turns off the
+/// kernel's receive-buffer autotuning), so a peer that never reads holds
+/// back only that much.
+pub fn limit_receive_buffer(stream: &TcpStream, bytes: usize) {
+    use std::os::fd::AsRawFd;
+    let size = libc::c_int::try_from(bytes).expect("buffer size fits an int");
+    set_socket_option(stream.as_raw_fd(), libc::SO_RCVBUF, &size);
+}
+
+fn set_socket_option<T>(fd: std::os::fd::RawFd, option: libc::c_int, value: &T) {
+    let len = libc::socklen_t::try_from(std::mem::size_of::<T>()).expect("option size");
+    // SAFETY: `value` points to a live `T` of `len` bytes for the whole call.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            option,
+            (value as *const T).cast::<libc::c_void>(),
+            len,
+        )
+    };
+    assert_eq!(
+        rc,
+        0,
+        "setsockopt({option}): {}",
+        std::io::Error::last_os_error()
+    );
 }

@@ -1,0 +1,364 @@
+//! The load generator: C concurrent clients on one reactor loop, each
+//! exchanging messages with the server as fast as answers come back, every
+//! echo verified byte for byte.
+//!
+//! - `oneshot`: the course's protocol, a new connection per message.
+//! - `persistent`: one connection per client, the next line sent as soon as
+//!   the previous echo is in (the server must allow many messages per connection).
+//!
+//! With `kill`, the generator signals the server with SIGTERM mid-run, stops
+//! starting exchanges, and counts the messages fully sent before the signal
+//! that never got their echo (`lost`).
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::os::raw::c_int;
+use std::time::{Duration, Instant};
+
+use reactor::mio::event::Event;
+use reactor::mio::net::TcpStream;
+use reactor::mio::{Interest, Registry, Token};
+use reactor::net::{interrupted, would_block};
+use reactor::Handler;
+
+use crate::stats::{monotonic_ns, percentile, RunReport};
+
+/// Which protocol the clients speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A new connection per message.
+    Oneshot,
+    /// One connection per client for the whole run.
+    Persistent,
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct LoadConfig {
+    /// The server.
+    pub addr: SocketAddr,
+    /// Protocol.
+    pub mode: Mode,
+    /// Concurrent clients.
+    pub concurrency: usize,
+    /// Measured window, after the warm-up.
+    pub duration: Duration,
+    /// Time before measuring starts.
+    pub warmup: Duration,
+    /// Send SIGTERM to this pid this long after the start.
+    pub kill: Option<(i32, Duration)>,
+}
+
+/// How long outstanding exchanges may take to finish once the run stops.
+const DRAIN: Duration = Duration::from_secs(5);
+
+#[derive(Debug)]
+struct Exchange {
+    stream: TcpStream,
+    connected: bool,
+    message: Vec<u8>,
+    sent: usize,
+    received: Vec<u8>,
+    started: Instant,
+    /// When the last byte of the message was written.
+    sent_all_at: Option<Instant>,
+}
+
+/// The load generator as a reactor handler.
+#[derive(Debug)]
+pub struct LoadGen {
+    config: LoadConfig,
+    slots: Vec<Option<Exchange>>,
+    sequence: u64,
+    measure_from: Instant,
+    stop_at: Instant,
+    stopping: bool,
+    drain_until: Option<Instant>,
+    signalled: Option<(Instant, u64)>,
+    latencies_us: Vec<u64>,
+    messages: u64,
+    errors: u64,
+    lost: u64,
+    buf: Vec<u8>,
+}
+
+impl LoadGen {
+    /// Starts every client at once.
+    pub fn start(config: LoadConfig, registry: &Registry) -> Self {
+        let now = Instant::now();
+        let mut load = LoadGen {
+            slots: (0..config.concurrency).map(|_| None).collect(),
+            sequence: 0,
+            measure_from: now + config.warmup,
+            stop_at: now + config.warmup + config.duration,
+            stopping: false,
+            drain_until: None,
+            signalled: None,
+            latencies_us: Vec::with_capacity(1 << 20),
+            messages: 0,
+            errors: 0,
+            lost: 0,
+            buf: vec![0; 64 * 1024],
+            config,
+        };
+        for slot in 0..load.slots.len() {
+            load.begin(registry, slot, None, now);
+        }
+        load
+    }
+
+    /// The report, once finished.
+    pub fn report(&self) -> RunReport {
+        let mut sorted = self.latencies_us.clone();
+        sorted.sort_unstable();
+        RunReport {
+            messages: self.messages,
+            errors: self.errors,
+            elapsed: self.config.duration,
+            p50_us: percentile(&sorted, 0.50),
+            p99_us: percentile(&sorted, 0.99),
+            max_us: sorted.last().copied().unwrap_or(0),
+            lost: self.lost,
+            signalled_at_ns: self.signalled.map(|(_, ns)| ns),
+        }
+    }
+
+    /// Starts the next exchange of `slot`, on `stream` if it is kept open.
+    fn begin(&mut self, registry: &Registry, slot: usize, stream: Option<TcpStream>, now: Instant) {
+        if self.stopping {
+            return;
+        }
+        self.sequence += 1;
+        let message = format!("[CLIENT load{slot}] Message N°{}\n", self.sequence).into_bytes();
+        let (stream, connected) = match stream {
+            Some(stream) => (stream, true),
+            None => match TcpStream::connect(self.config.addr) {
+                Ok(mut stream) => {
+                    let interest = Interest::READABLE | Interest::WRITABLE;
+                    if registry
+                        .register(&mut stream, Token(slot), interest)
+                        .is_err()
+                    {
+                        self.errors += 1;
+                        return;
+                    }
+                    (stream, false)
+                }
+                Err(_) => {
+                    self.errors += 1;
+                    return;
+                }
+            },
+        };
+        self.slots[slot] = Some(Exchange {
+            stream,
+            connected,
+            message,
+            sent: 0,
+            received: Vec::with_capacity(64),
+            started: now,
+            sent_all_at: None,
+        });
+        if connected {
+            self.drive(registry, slot, now);
+        }
+    }
+
+    fn drive(&mut self, registry: &Registry, slot: usize, now: Instant) {
+        let Some(exchange) = self.slots[slot].as_mut() else {
+            return;
+        };
+        match advance(exchange, &mut self.buf, now) {
+            Ok(false) => {}
+            Ok(true) => self.complete(registry, slot, now),
+            Err(_) => self.fail(registry, slot, now),
+        }
+    }
+
+    fn complete(&mut self, registry: &Registry, slot: usize, now: Instant) {
+        let Some(exchange) = self.slots[slot].take() else {
+            return;
+        };
+        if exchange.started >= self.measure_from && now <= self.stop_at {
+            self.messages += 1;
+            let micros = now.duration_since(exchange.started).as_micros();
+            self.latencies_us
+                .push(u64::try_from(micros).unwrap_or(u64::MAX));
+        }
+        let mut stream = exchange.stream;
+        match self.config.mode {
+            Mode::Persistent => self.begin(registry, slot, Some(stream), now),
+            Mode::Oneshot => {
+                let _ = registry.deregister(&mut stream);
+                drop(stream);
+                self.begin(registry, slot, None, now);
+            }
+        }
+    }
+
+    fn fail(&mut self, registry: &Registry, slot: usize, now: Instant) {
+        let Some(mut exchange) = self.slots[slot].take() else {
+            return;
+        };
+        let _ = registry.deregister(&mut exchange.stream);
+        let sent_before_signal = match (exchange.sent_all_at, self.signalled) {
+            (Some(sent), Some((signal, _))) => sent < signal,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        if sent_before_signal && self.signalled.is_some() {
+            self.lost += 1;
+        }
+        if self.signalled.is_none() {
+            self.errors += 1;
+        }
+        self.begin(registry, slot, None, now);
+    }
+
+    fn stop(&mut self, now: Instant) {
+        if !self.stopping {
+            self.stopping = true;
+            self.drain_until = Some(now + DRAIN);
+        }
+    }
+}
+
+/// Writes what is left and reads what arrived; `Ok(true)` once the echo is
+/// complete and equal to the message.
+fn advance(exchange: &mut Exchange, buf: &mut [u8], now: Instant) -> io::Result<bool> {
+    if !exchange.connected {
+        if let Some(e) = exchange.stream.take_error()? {
+            return Err(e);
+        }
+        match exchange.stream.peer_addr() {
+            Ok(_) => exchange.connected = true,
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(false),
+            Err(e) => return Err(e),
+        }
+    }
+    while exchange.sent < exchange.message.len() {
+        match exchange.stream.write(&exchange.message[exchange.sent..]) {
+            Ok(n) => exchange.sent += n,
+            Err(e) if would_block(&e) => return Ok(false),
+            Err(e) if interrupted(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    exchange.sent_all_at.get_or_insert(now);
+    loop {
+        match exchange.stream.read(buf) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => {
+                exchange.received.extend_from_slice(&buf[..n]);
+                if exchange.received.len() >= exchange.message.len() {
+                    return if exchange.received == exchange.message {
+                        Ok(true)
+                    } else {
+                        Err(io::Error::other("echo differs from the message"))
+                    };
+                }
+            }
+            Err(e) if would_block(&e) => return Ok(false),
+            Err(e) if interrupted(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+impl Handler for LoadGen {
+    type Outcome = RunReport;
+
+    fn on_ready(&mut self, registry: &Registry, event: &Event) {
+        let slot = event.token().0;
+        if slot < self.slots.len() {
+            self.drive(registry, slot, Instant::now());
+        }
+    }
+
+    fn on_signal(&mut self, _registry: &Registry, _signal: c_int) {
+        self.stop(Instant::now());
+    }
+
+    fn on_timers(&mut self, registry: &Registry, now: Instant) {
+        if let Some((pid, after)) = self.config.kill {
+            if self.signalled.is_none() && now >= self.measure_from - self.config.warmup + after {
+                let at_ns = monotonic_ns();
+                // SAFETY: kill(2) with a pid the caller gave us; no memory involved.
+                unsafe { libc::kill(pid, libc::SIGTERM) };
+                self.signalled = Some((Instant::now(), at_ns));
+                self.stop(now);
+            }
+        }
+        if now >= self.stop_at {
+            self.stop(now);
+        }
+        if self.drain_until.is_some_and(|until| now >= until) {
+            // Whatever is still outstanding failed.
+            for slot in 0..self.slots.len() {
+                self.fail(registry, slot, now);
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let kill = match (self.config.kill, self.signalled) {
+            (Some((_, after)), None) => Some(self.measure_from - self.config.warmup + after),
+            _ => None,
+        };
+        [Some(self.stop_at), self.drain_until, kill]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    fn finished(&mut self) -> Option<RunReport> {
+        let idle = self.slots.iter().all(Option::is_none);
+        (self.stopping && idle).then(|| self.report())
+    }
+}
+
+/// Parses `--addr A --mode oneshot|persistent --concurrency C --duration 5s
+/// --warmup 1s [--kill PID --kill-after 2s]`.
+pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<LoadConfig, String> {
+    let mut config = LoadConfig {
+        addr: SocketAddr::from(([127, 0, 0, 1], 12345)),
+        mode: Mode::Oneshot,
+        concurrency: 50,
+        duration: Duration::from_secs(5),
+        warmup: Duration::from_secs(1),
+        kill: None,
+    };
+    let mut kill_pid = None;
+    let mut kill_after = Duration::from_secs(2);
+    let mut args = args.into_iter();
+    let duration = |text: String| {
+        reactor::config::parse_period(&text)
+            .map(|p| p.duration)
+            .map_err(|e| format!("{text:?}: expected {e}"))
+    };
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--addr" => config.addr = value.parse().map_err(|e| format!("--addr {value}: {e}"))?,
+            "--mode" => {
+                config.mode = match value.as_str() {
+                    "oneshot" => Mode::Oneshot,
+                    "persistent" => Mode::Persistent,
+                    _ => return Err(format!("--mode {value}: oneshot or persistent")),
+                }
+            }
+            "--concurrency" => {
+                config.concurrency = value
+                    .parse()
+                    .map_err(|e| format!("--concurrency {value}: {e}"))?
+            }
+            "--duration" => config.duration = duration(value)?,
+            "--warmup" => config.warmup = duration(value)?,
+            "--kill" => kill_pid = Some(value.parse().map_err(|e| format!("--kill {value}: {e}"))?),
+            "--kill-after" => kill_after = duration(value)?,
+            _ => return Err(format!("unknown flag {flag}")),
+        }
+    }
+    config.kill = kill_pid.map(|pid| (pid, kill_after));
+    Ok(config)
+}
