@@ -79,6 +79,8 @@ pub struct LoadGen {
     messages: u64,
     errors: u64,
     lost: u64,
+    /// Errors by cause, for the report on stderr.
+    causes: std::collections::BTreeMap<String, u64>,
     buf: Vec<u8>,
 }
 
@@ -98,6 +100,7 @@ impl LoadGen {
             messages: 0,
             errors: 0,
             lost: 0,
+            causes: Default::default(),
             buf: vec![0; 64 * 1024],
             config,
         };
@@ -105,6 +108,11 @@ impl LoadGen {
             load.begin(registry, slot, None, now);
         }
         load
+    }
+
+    /// Errors by cause.
+    pub fn causes(&self) -> &std::collections::BTreeMap<String, u64> {
+        &self.causes
     }
 
     /// The report, once finished.
@@ -171,8 +179,13 @@ impl LoadGen {
         match advance(exchange, &mut self.buf, now) {
             Ok(false) => {}
             Ok(true) => self.complete(registry, slot, now),
-            Err(_) => self.fail(registry, slot, now),
+            Err(e) => self.fail(registry, slot, now, &e),
         }
+    }
+
+    fn count_error(&mut self, e: &io::Error) {
+        self.errors += 1;
+        *self.causes.entry(e.to_string()).or_default() += 1;
     }
 
     fn complete(&mut self, registry: &Registry, slot: usize, now: Instant) {
@@ -196,21 +209,20 @@ impl LoadGen {
         }
     }
 
-    fn fail(&mut self, registry: &Registry, slot: usize, now: Instant) {
+    /// An exchange failed: before the signal it is an error; after it, a
+    /// loss if its message was fully sent before the signal.
+    fn fail(&mut self, registry: &Registry, slot: usize, now: Instant, cause: &io::Error) {
         let Some(mut exchange) = self.slots[slot].take() else {
             return;
         };
         let _ = registry.deregister(&mut exchange.stream);
-        let sent_before_signal = match (exchange.sent_all_at, self.signalled) {
-            (Some(sent), Some((signal, _))) => sent < signal,
-            (Some(_), None) => true,
-            _ => false,
-        };
-        if sent_before_signal && self.signalled.is_some() {
-            self.lost += 1;
-        }
-        if self.signalled.is_none() {
-            self.errors += 1;
+        match self.signalled {
+            Some((signal, _)) => {
+                if exchange.sent_all_at.is_some_and(|sent| sent < signal) {
+                    self.lost += 1;
+                }
+            }
+            None => self.count_error(cause),
         }
         self.begin(registry, slot, None, now);
     }
@@ -294,8 +306,9 @@ impl Handler for LoadGen {
         }
         if self.drain_until.is_some_and(|until| now >= until) {
             // Whatever is still outstanding failed.
+            let timed_out = io::Error::new(io::ErrorKind::TimedOut, "no echo before the end of the run");
             for slot in 0..self.slots.len() {
-                self.fail(registry, slot, now);
+                self.fail(registry, slot, now, &timed_out);
             }
         }
     }

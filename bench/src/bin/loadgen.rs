@@ -15,7 +15,11 @@ fn main() -> ExitCode {
     };
     let result = Reactor::new().and_then(|mut reactor| {
         let mut load = LoadGen::start(config, reactor.registry());
-        reactor.run(&mut load)
+        let report = reactor.run(&mut load)?;
+        for (cause, count) in load.causes() {
+            eprintln!("loadgen: {count} x {cause}");
+        }
+        Ok(report)
     });
     match result {
         Ok(report) => {
