@@ -3,13 +3,12 @@
 //! from the signal event.
 //!
 //! A connection goes `Reading` (until a `\n` or EOF) → `Writing` (the echo,
-//! across short writes) → closed. By default that is one message per
+//! across short writes) → `Lingering` (write side shut, input discarded until
+//! the peer's EOF, so that closing never makes the kernel reset a connection
+//! whose echo is still unread) → closed. By default that is one message per
 //! connection; with `SERVER_MESSAGES_PER_CONNECTION` other than 1 it goes back
-//! to `Reading` for the next one. When the peer sent more than it was answered,
-//! the connection passes through `Lingering` (write side shut, input discarded
-//! until the peer's EOF) so that closing never makes the kernel reset a
-//! connection whose echo is still unread. Every phase has a deadline; all
-//! connections are closed in one place.
+//! to `Reading` for the next one. Every phase has a deadline; all connections
+//! are closed in one place.
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr};
@@ -400,7 +399,7 @@ impl Connection {
                             if limit == 0 || self.echoed < limit {
                                 self.phase = Phase::Reading;
                                 self.deadline = now + config.read_timeout.duration;
-                            } else if let Some(step) = self.end_exchange(buf, now) {
+                            } else if let Some(step) = self.end_exchange(now) {
                                 return step;
                             }
                         }
@@ -420,24 +419,12 @@ impl Connection {
         }
     }
 
-    /// The last echo is out: close, unless unread input would turn the close
-    /// into a reset that could destroy the echo before the peer reads it; then
-    /// linger until the peer's EOF. `None` means: go on in `Lingering`.
-    fn end_exchange(&mut self, buf: &mut [u8], now: Instant) -> Option<Step> {
+    /// The last echo is out. Closing now could turn the FIN into a reset
+    /// should more input arrive (or be waiting) at that moment, and a reset
+    /// can destroy the echo before the peer reads it; so shut the write side
+    /// (the peer reads its echo, then EOF) and linger until the peer's EOF.
+    fn end_exchange(&mut self, now: Instant) -> Option<Step> {
         if self.peer_closed {
-            return Some(Step::Close(None));
-        }
-        let unread = !self.framer.is_empty()
-            || loop {
-                match self.stream.read(buf) {
-                    Ok(0) => return Some(Step::Close(None)),
-                    Ok(_) => break true,
-                    Err(e) if interrupted(&e) => {}
-                    // Nothing unread: a plain close sends FIN after the echo.
-                    Err(_) => break false,
-                }
-            };
-        if !unread {
             return Some(Step::Close(None));
         }
         let _ = self.stream.shutdown(Shutdown::Write);
