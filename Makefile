@@ -21,7 +21,7 @@ DOCKER_COMPOSE = $(COMPOSE) -p $(PROJECT) -f $(COMPOSE_YAML)
 STAGE_DIR := target/docker
 BUSYBOX_IMAGE ?= busybox:latest
 
-.PHONY: build lint test-rust test docker-image docker-compose-up \
+.PHONY: build lint test-rust test bench docker-image docker-compose-up \
 	docker-compose-down docker-compose-logs busybox-image test-docker
 
 build:
@@ -79,4 +79,17 @@ busybox-image:
 			'RUN ["/bin/busybox", "--install", "-s", "/bin"]' \
 			'ENV PATH=/bin' 'CMD ["sh"]' >"$$dir/Dockerfile"; \
 		docker build -t $(BUSYBOX_IMAGE) "$$dir"; \
+	fi
+
+# Benchmarks (see README "Performance"): release builds, then the harness.
+# As root it runs in a network namespace of its own: a fresh loopback with no
+# connection tracking, so the host's conntrack table (which Docker's rules
+# enable) neither fills up with a run's TIME_WAIT entries nor drops packets.
+bench:
+	cargo build --release --locked -p server -p client -p bench
+	@if [ "$$(id -u)" = 0 ] && command -v unshare >/dev/null 2>&1; then \
+		unshare --net sh -c 'ip link set lo up && exec ./target/release/bench $(BENCH_ARGS)'; \
+	else \
+		echo "bench: not root, running on the host's loopback" >&2; \
+		./target/release/bench $(BENCH_ARGS); \
 	fi

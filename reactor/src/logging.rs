@@ -41,13 +41,15 @@ pub fn init(level: LevelFilter) {
     let _ = env_logger::Builder::new()
         .filter_level(level)
         .format(|out, record| {
-            writeln!(
-                out,
-                "{} {:<8}{}",
-                utc_timestamp(SystemTime::now()),
-                level_name(record.level()),
-                record.args()
-            )
+            STAMP.with_borrow_mut(|stamp| {
+                writeln!(
+                    out,
+                    "{} {:<8}{}",
+                    stamp.at(SystemTime::now()),
+                    level_name(record.level()),
+                    record.args()
+                )
+            })
         })
         .target(env_logger::Target::Pipe(Box::new(TurnBuffer)))
         .try_init();
@@ -89,6 +91,31 @@ pub fn parse_level(text: &str) -> Option<LevelFilter> {
         "INFO" => Some(LevelFilter::Info),
         "DEBUG" => Some(LevelFilter::Debug),
         _ => None,
+    }
+}
+
+thread_local! {
+    /// The timestamp of the current second, formatted once per second rather
+    /// than once per line.
+    static STAMP: std::cell::RefCell<SecondStamp> = const {
+        std::cell::RefCell::new(SecondStamp { second: u64::MAX, text: String::new() })
+    };
+}
+
+/// A formatted timestamp and the second it stands for.
+struct SecondStamp {
+    second: u64,
+    text: String,
+}
+
+impl SecondStamp {
+    fn at(&mut self, time: SystemTime) -> &str {
+        let second = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        if second != self.second {
+            self.second = second;
+            self.text = utc_timestamp(time);
+        }
+        &self.text
     }
 }
 
@@ -134,6 +161,18 @@ mod tests {
         assert_eq!(at(951_782_400), "2000-02-29 00:00:00");
         assert_eq!(at(1_798_386_916), "2026-12-27 15:55:16");
         assert_eq!(at(4_107_542_399), "2100-02-28 23:59:59");
+    }
+
+    #[test]
+    fn cached_stamp_follows_the_second() {
+        let mut stamp = SecondStamp {
+            second: u64::MAX,
+            text: String::new(),
+        };
+        let at = |secs: u64, nanos: u32| UNIX_EPOCH + Duration::new(secs, nanos);
+        assert_eq!(stamp.at(at(59, 0)), "1970-01-01 00:00:59");
+        assert_eq!(stamp.at(at(59, 999_999_999)), "1970-01-01 00:00:59");
+        assert_eq!(stamp.at(at(60, 0)), "1970-01-01 00:01:00");
     }
 
     #[test]

@@ -35,6 +35,8 @@ const READ_CHUNK: usize = 64 * 1024;
 const LINGER: Duration = Duration::from_millis(500);
 /// How long accepting pauses when the process is out of descriptors or memory.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+/// Connection events between two looks at the listen queue.
+const ACCEPT_EVERY: u32 = 8;
 /// At most one accept-error line per this period, so a storm cannot flood the log.
 const ACCEPT_ERROR_LOG_EVERY: Duration = Duration::from_secs(1);
 
@@ -105,6 +107,8 @@ pub struct EchoServer {
     last_accept_error_log: Option<Instant>,
     /// Connections closed since the first signal.
     closed_in_shutdown: usize,
+    /// Connection events handled since the listen queue was last drained.
+    events_since_accept: u32,
 }
 
 impl EchoServer {
@@ -139,6 +143,7 @@ impl EchoServer {
             accept_paused_until: None,
             last_accept_error_log: None,
             closed_in_shutdown: 0,
+            events_since_accept: 0,
         })
     }
 
@@ -153,6 +158,7 @@ impl EchoServer {
     }
 
     fn accept_up_to(&mut self, registry: &Registry, now: Instant, cap: usize) {
+        self.events_since_accept = 0;
         while self.conns.len() < cap {
             let Some(listener) = &self.listener else {
                 return;
@@ -255,10 +261,11 @@ impl EchoServer {
 
     /// The one place a connection ends: deregister, remove, log.
     fn close(&mut self, registry: &Registry, key: usize, failure: Option<String>) {
-        let Some(mut conn) = self.conns.try_remove(key) else {
+        // Dropping the stream closes the descriptor, which also takes it out
+        // of the epoll set: no deregister call (one syscall per connection).
+        let Some(conn) = self.conns.try_remove(key) else {
             return;
         };
-        let _ = registry.deregister(&mut conn.stream);
         if let Some(why) = failure {
             warn!(
                 "{}",
@@ -267,13 +274,14 @@ impl EchoServer {
                     .field("error", why)
             );
         }
-        let line = LogLine::new("close_connection", Outcome::Success).field("ip", conn.peer);
+        let line = || LogLine::new("close_connection", Outcome::Success).field("ip", conn.peer);
         if self.shutting_down() {
             self.closed_in_shutdown += 1;
-            info!("{line}");
+            info!("{}", line());
         } else {
-            debug!("{line}");
+            debug!("{}", line());
         }
+        drop(conn);
         // A slot freed while at the cap: take what waits in the listen queue.
         if self.conns.len() + 1 == self.config.max_connections && self.accept_paused_until.is_none()
         {
@@ -447,7 +455,17 @@ impl Handler for EchoServer {
         match event.token() {
             LISTENER if self.accept_paused_until.is_none() => self.accept_all(registry, now),
             LISTENER => {} // paused: the timer resumes accepting
-            Token(key) => self.drive(registry, key, now),
+            Token(key) => {
+                self.drive(registry, key, now);
+                // A small backlog (the default is 5) overflows while a long
+                // batch of connection events is served, and the kernel then
+                // drops SYNs the peers retransmit only a second later: look
+                // at the listen queue every few connection events as well.
+                self.events_since_accept += 1;
+                if self.events_since_accept >= ACCEPT_EVERY && self.accept_paused_until.is_none() {
+                    self.accept_all(registry, now);
+                }
+            }
         }
     }
 
