@@ -6,22 +6,10 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use testkit::{free_port, scratch_dir, Program, SIGTERM};
+use testkit::{free_port, scratch_dir, start_server, Program, SIGTERM};
 
 const SECOND: Duration = Duration::from_secs(1);
 const PATIENCE: Duration = Duration::from_secs(15);
-
-fn real_server() -> (Program, u16) {
-    let port = free_port();
-    let program = Program::start(
-        "server",
-        &scratch_dir("server"),
-        &[("SERVER_PORT", &port.to_string())],
-        &[],
-    );
-    program.wait_line(&["action: listen | result: success"], PATIENCE);
-    (program, port)
-}
 
 fn client(id: &str, port: u16, extra: &[(&str, &str)]) -> Program {
     let address = format!("127.0.0.1:{port}");
@@ -54,7 +42,7 @@ fn scripted_peer(then: impl FnOnce(TcpStream) + Send + 'static) -> (u16, mpsc::R
 
 #[test]
 fn five_clients_five_messages_each_against_the_real_server() {
-    let (mut server, port) = real_server();
+    let (mut server, port) = start_server(&[]);
     let mut clients: Vec<Program> = (1..=5)
         .map(|id| {
             client(
@@ -101,7 +89,7 @@ fn five_clients_five_messages_each_against_the_real_server() {
 
 #[test]
 fn config_line_shows_the_values_in_force() {
-    let (_server, port) = real_server();
+    let (_server, port) = start_server(&[]);
     let mut client = client(
         "3",
         port,
@@ -131,7 +119,7 @@ fn config_line_shows_the_values_in_force() {
 
 #[test]
 fn config_yaml_in_working_directory() {
-    let (_server, port) = real_server();
+    let (_server, port) = start_server(&[]);
     let dir = scratch_dir("client-yaml");
     std::fs::write(
         dir.join("config.yaml"),
@@ -154,7 +142,7 @@ fn config_yaml_in_working_directory() {
 
 #[test]
 fn sigterm_during_the_period_exits_zero_at_once() {
-    let (_server, port) = real_server();
+    let (_server, port) = start_server(&[]);
     let mut client = client("1", port, &[("CLI_LOOP_PERIOD", "10s")]);
     client.wait_line(&["action: receive_message | result: success"], PATIENCE);
     let (status, took) = client.stop_with(SIGTERM, PATIENCE);

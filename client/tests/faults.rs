@@ -9,22 +9,10 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use testkit::{free_port, reset_on_close, scratch_dir, Program, SIGTERM};
+use testkit::{reset_on_close, scratch_dir, start_server, Program, SIGTERM};
 
 const SECOND: Duration = Duration::from_secs(1);
 const PATIENCE: Duration = Duration::from_secs(15);
-
-fn real_server() -> (Program, u16) {
-    let port = free_port();
-    let program = Program::start(
-        "server",
-        &scratch_dir("faults-server"),
-        &[("SERVER_PORT", &port.to_string())],
-        &[],
-    );
-    program.wait_line(&["action: listen | result: success"], PATIENCE);
-    (program, port)
-}
 
 fn client(address: &str, extra: &[(&str, &str)]) -> Program {
     let mut env = vec![("CLI_ID", "1"), ("CLI_SERVER_ADDRESS", address)];
@@ -85,7 +73,7 @@ fn assert_one_failure(client: &Program, parts: &[&str]) -> String {
 
 #[test]
 fn server_stopped_mid_run_ends_in_one_connect_failure_and_exit_1() {
-    let (mut server, port) = real_server();
+    let (mut server, port) = start_server(&[]);
     let mut client = client(
         &local(port),
         &[
@@ -124,7 +112,7 @@ fn server_stopped_mid_run_ends_in_one_connect_failure_and_exit_1() {
 
 #[test]
 fn sigterm_while_retrying_after_the_server_left_exits_zero_at_once() {
-    let (mut server, port) = real_server();
+    let (mut server, port) = start_server(&[]);
     let mut client = client(
         &local(port),
         &[

@@ -89,16 +89,6 @@ mod tests {
     fn listener_gets_the_configured_backlog() {
         let listener = bind_listener("127.0.0.1:0".parse().unwrap(), 3).unwrap();
         let port = listener.local_addr().unwrap().port();
-        // For a listening socket, ss reports the backlog in the Send-Q column.
-        let out = std::process::Command::new("ss")
-            .args(["-Hltn", &format!("sport = :{port}")])
-            .output()
-            .expect("ss (iproute2) is installed");
-        let text = String::from_utf8_lossy(&out.stdout);
-        let send_q: Vec<&str> = text
-            .lines()
-            .filter_map(|l| l.split_whitespace().nth(2))
-            .collect();
-        assert_eq!(send_q, ["3"], "ss said: {text}");
+        assert_eq!(testkit::listen_backlogs(port), ["3"]);
     }
 }

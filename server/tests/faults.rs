@@ -13,48 +13,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use testkit::{
-    binary, cpu_time, free_port, limit_receive_buffer, open_fds, raise_fd_limit, reset_on_close,
-    rss_bytes, scratch_dir, wait_until, Program,
+    binary, connect, cpu_time, exchange, free_port, limit_receive_buffer, open_fds, raise_fd_limit,
+    read_to_end, reset_on_close, rss_bytes, scratch_dir, start_server, wait_until, Program,
 };
 
 const SECOND: Duration = Duration::from_secs(1);
 const PATIENCE: Duration = Duration::from_secs(20);
 const MIB: usize = 1024 * 1024;
-
-/// A server on a free port with the given extra settings, already listening.
-fn server(extra: &[(&str, &str)]) -> (Program, u16) {
-    let port = free_port();
-    let port_text = port.to_string();
-    let mut env = vec![("SERVER_PORT", port_text.as_str())];
-    env.extend_from_slice(extra);
-    let program = Program::start("server", &scratch_dir("faults"), &env, &[]);
-    program.wait_line(
-        &["action: listen | result: success", &format!("port: {port}")],
-        PATIENCE,
-    );
-    (program, port)
-}
-
-fn connect(port: u16) -> TcpStream {
-    let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    stream.set_write_timeout(Some(PATIENCE)).unwrap();
-    stream
-}
-
-/// Everything the server sends until it closes cleanly.
-fn read_to_end(stream: &mut TcpStream) -> Vec<u8> {
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).expect("read until EOF");
-    answer
-}
-
-/// One exchange on a fresh connection: the whole answer.
-fn exchange(port: u16, message: &[u8]) -> Vec<u8> {
-    let mut stream = connect(port);
-    stream.write_all(message).unwrap();
-    read_to_end(&mut stream)
-}
 
 /// One exchange that must be echoed; returns how long it took, connect included.
 fn timed_echo(port: u16, message: &[u8]) -> Duration {
@@ -141,7 +106,7 @@ fn stream_without_newline(port: u16, total: usize) -> usize {
 fn oversized_streams_are_cut_while_memory_stays_flat_and_others_are_served() {
     const PEERS: usize = 10;
     const PER_PEER: usize = 5 * MIB;
-    let (mut server, port) = server(&[]);
+    let (mut server, port) = start_server(&[]);
     let pid = server.pid();
     // Warm up allocator and buffers before taking the baseline.
     timed_echo(port, b"warm up\n");
@@ -196,7 +161,7 @@ fn oversized_streams_are_cut_while_memory_stays_flat_and_others_are_served() {
 
 #[test]
 fn trickling_peer_is_cut_at_the_total_read_deadline() {
-    let (mut server, port) = server(&[("SERVER_READ_TIMEOUT", "1s")]);
+    let (mut server, port) = start_server(&[("SERVER_READ_TIMEOUT", "1s")]);
     let mut stream = connect(port);
     let start = Instant::now();
     let mut writer = stream.try_clone().unwrap();
@@ -237,7 +202,7 @@ fn trickling_peer_is_cut_at_the_total_read_deadline() {
 #[test]
 fn two_hundred_tricklers_do_not_delay_a_normal_exchange() {
     const TRICKLERS: usize = 200;
-    let (mut server, port) = server(&[("SERVER_LISTEN_BACKLOG", "256")]);
+    let (mut server, port) = start_server(&[("SERVER_LISTEN_BACKLOG", "256")]);
     let mut tricklers: Vec<TcpStream> = (0..TRICKLERS).map(|_| connect(port)).collect();
     server.wait_lines(
         &["action: accept_connections | result: success"],
@@ -288,7 +253,7 @@ fn two_hundred_tricklers_do_not_delay_a_normal_exchange() {
 
 #[test]
 fn peer_that_never_reads_its_echo_is_dropped_while_others_are_served() {
-    let (mut server, port) = server(&[
+    let (mut server, port) = start_server(&[
         ("SERVER_MAX_MESSAGE_BYTES", "33554432"),
         ("SERVER_WRITE_TIMEOUT", "1s"),
     ]);
@@ -347,7 +312,7 @@ fn peer_that_never_reads_its_echo_is_dropped_while_others_are_served() {
 
 #[test]
 fn peer_reset_closes_only_that_connection() {
-    let (mut server, port) = server(&[]);
+    let (mut server, port) = start_server(&[]);
     let pid = server.pid();
     timed_echo(port, b"warm up\n");
     let baseline_fds = open_fds(pid);
@@ -407,7 +372,7 @@ fn peer_reset_closes_only_that_connection() {
 #[test]
 fn peer_that_shuts_its_write_side_at_once_gets_its_echo() {
     // What busybox `nc` does: send, shut down the write side, read.
-    let (mut server, port) = server(&[]);
+    let (mut server, port) = start_server(&[]);
     for i in 0..50 {
         let mut stream = connect(port);
         let message = if i % 2 == 0 {
@@ -425,7 +390,7 @@ fn peer_that_shuts_its_write_side_at_once_gets_its_echo() {
 
 #[test]
 fn two_lines_in_one_write_give_the_first_then_a_clean_eof() {
-    let (mut server, port) = server(&[]);
+    let (mut server, port) = start_server(&[]);
     for i in 0..200 {
         let mut stream = connect(port);
         stream.write_all(b"first\nsecond\n").unwrap();
@@ -449,7 +414,7 @@ fn line_arriving_after_the_echo_still_ends_in_a_clean_eof() {
     // The second line reaches the server only after the echo is logged,
     // i.e. after the server has sent its FIN: the peer still reads its echo
     // and a clean EOF.
-    let (mut server, port) = server(&[]);
+    let (mut server, port) = start_server(&[]);
     for i in 1..=20 {
         let mut stream = connect(port);
         stream.write_all(format!("first {i}\n").as_bytes()).unwrap();
@@ -476,7 +441,7 @@ fn back_to_back_second_line_never_turns_the_close_into_a_reset() {
     // ECONNRESET (and on a lossy network the reset can destroy an echo still
     // in flight). Sweep the gap between the two writes over a few
     // microseconds to land in every window.
-    let (mut server, port) = server(&[]);
+    let (mut server, port) = start_server(&[]);
     for i in 0..3_000 {
         let mut stream = connect(port);
         stream.write_all(b"first\n").unwrap();
@@ -563,7 +528,7 @@ fn out_of_descriptors_the_server_pauses_instead_of_spinning_and_recovers() {
 
 #[test]
 fn at_the_connection_cap_a_newcomer_waits_for_a_free_slot() {
-    let (mut server, port) = server(&[
+    let (mut server, port) = start_server(&[
         ("SERVER_MAX_CONNECTIONS", "2"),
         ("SERVER_LISTEN_BACKLOG", "16"),
     ]);
@@ -658,7 +623,7 @@ fn flood_of_two_thousand_connections_is_served_and_every_descriptor_returned() {
         );
         return;
     }
-    let (mut server, port) = server(&[("SERVER_LISTEN_BACKLOG", "128")]);
+    let (mut server, port) = start_server(&[("SERVER_LISTEN_BACKLOG", "128")]);
     let pid = server.pid();
     timed_echo(port, b"warm up\n");
     let baseline_fds = open_fds(pid);
@@ -703,7 +668,7 @@ fn flood_of_two_thousand_connections_is_served_and_every_descriptor_returned() {
 
 #[test]
 fn odd_bytes_are_echoed_exactly_and_logged_on_one_escaped_line() {
-    let (mut server, port) = server(&[]);
+    let (mut server, port) = start_server(&[]);
     let messages: [&[u8]; 6] = [
         b"a|b\r\n",
         b"c\\d\te\n",

@@ -5,47 +5,17 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 
-use testkit::{free_port, scratch_dir, Program, SIGINT, SIGTERM};
+use testkit::{
+    connect, exchange, free_port, listen_backlogs, read_to_end, scratch_dir, start_server, Program,
+    SIGINT, SIGTERM,
+};
 
 const SECOND: Duration = Duration::from_secs(1);
 const PATIENCE: Duration = Duration::from_secs(10);
 
-/// A server on a free port with the given extra settings, already listening.
-fn server(extra: &[(&str, &str)]) -> (Program, u16) {
-    let port = free_port();
-    let port_text = port.to_string();
-    let mut env = vec![("SERVER_PORT", port_text.as_str())];
-    env.extend_from_slice(extra);
-    let program = Program::start("server", &scratch_dir("server"), &env, &[]);
-    program.wait_line(
-        &["action: listen | result: success", &format!("port: {port}")],
-        PATIENCE,
-    );
-    (program, port)
-}
-
-fn connect(port: u16) -> TcpStream {
-    let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
-    stream
-}
-
-/// Everything the server sends until it closes.
-fn read_to_end(stream: &mut TcpStream) -> Vec<u8> {
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer).expect("read until EOF");
-    answer
-}
-
-fn exchange(port: u16, message: &[u8]) -> Vec<u8> {
-    let mut stream = connect(port);
-    stream.write_all(message).unwrap();
-    read_to_end(&mut stream)
-}
-
 #[test]
 fn echoes_first_line_byte_exact_then_closes() {
-    let (server, port) = server(&[]);
+    let (server, port) = start_server(&[]);
     for message in [
         "[CLIENT 1] Message N°1\n".as_bytes(),
         b"\xff\xfe\n",
@@ -70,7 +40,7 @@ fn echoes_first_line_byte_exact_then_closes() {
 
 #[test]
 fn message_without_newline_is_echoed_at_eof() {
-    let (_server, port) = server(&[]);
+    let (_server, port) = start_server(&[]);
     let mut stream = connect(port);
     stream.write_all(b"no newline").unwrap();
     stream.shutdown(Shutdown::Write).unwrap();
@@ -79,7 +49,7 @@ fn message_without_newline_is_echoed_at_eof() {
 
 #[test]
 fn short_writes_of_the_peer_make_one_message() {
-    let (server, port) = server(&[]);
+    let (server, port) = start_server(&[]);
     let mut stream = connect(port);
     for piece in [&b"[CLI"[..], b"ENT 9] Mess", b"age N\xc2", b"\xb01\n"] {
         stream.write_all(piece).unwrap();
@@ -94,7 +64,7 @@ fn short_writes_of_the_peer_make_one_message() {
 
 #[test]
 fn oversized_message_fails_that_connection_only() {
-    let (server, port) = server(&[("SERVER_MAX_MESSAGE_BYTES", "1024")]);
+    let (server, port) = start_server(&[("SERVER_MAX_MESSAGE_BYTES", "1024")]);
     let mut flood = connect(port);
     // The server may reset the connection while we still write: that is the point.
     let _ = flood.write_all(&vec![b'x'; 64 * 1024]);
@@ -105,7 +75,7 @@ fn oversized_message_fails_that_connection_only() {
 
 #[test]
 fn sigterm_on_idle_server_exits_zero_at_once() {
-    let (mut server, port) = server(&[]);
+    let (mut server, port) = start_server(&[]);
     let (status, took) = server.stop_with(SIGTERM, PATIENCE);
     assert!(status.success(), "{status:?}");
     assert!(took < SECOND, "took {took:?}");
@@ -127,7 +97,7 @@ fn sigterm_on_idle_server_exits_zero_at_once() {
 
 #[test]
 fn sigint_works_like_sigterm() {
-    let (mut server, _port) = server(&[]);
+    let (mut server, _port) = start_server(&[]);
     let (status, took) = server.stop_with(SIGINT, PATIENCE);
     assert!(
         status.success() && took < SECOND,
@@ -138,7 +108,7 @@ fn sigint_works_like_sigterm() {
 
 #[test]
 fn sigterm_closes_each_idle_connection_and_logs_it() {
-    let (mut server, port) = server(&[]);
+    let (mut server, port) = start_server(&[]);
     let mut idle: Vec<TcpStream> = (0..3).map(|_| connect(port)).collect();
     server.wait_lines(
         &["action: accept_connections | result: success"],
@@ -173,7 +143,7 @@ fn sigterm_mid_exchange_loses_no_message_sent_before_it() {
     // With a cap of one connection, the exchange in flight holds the only
     // slot, so the burst below is certainly still in the listen queue when
     // the signal arrives.
-    let (mut server, port) = server(&[
+    let (mut server, port) = start_server(&[
         ("SERVER_LISTEN_BACKLOG", "128"),
         ("SERVER_SHUTDOWN_GRACE", "2s"),
         ("SERVER_MAX_CONNECTIONS", "1"),
@@ -211,7 +181,7 @@ fn sigterm_mid_exchange_loses_no_message_sent_before_it() {
 
 #[test]
 fn grace_expiry_closes_unfinished_exchanges() {
-    let (mut server, port) = server(&[("SERVER_SHUTDOWN_GRACE", "200ms")]);
+    let (mut server, port) = start_server(&[("SERVER_SHUTDOWN_GRACE", "200ms")]);
     let mut stuck = connect(port);
     stuck.write_all(b"never finished").unwrap();
     server.wait_line(&["action: accept_connections"], PATIENCE);
@@ -231,7 +201,7 @@ fn grace_expiry_closes_unfinished_exchanges() {
 
 #[test]
 fn second_signal_skips_the_grace() {
-    let (mut server, port) = server(&[("SERVER_SHUTDOWN_GRACE", "30s")]);
+    let (mut server, port) = start_server(&[("SERVER_SHUTDOWN_GRACE", "30s")]);
     let mut stuck = connect(port);
     stuck.write_all(b"half").unwrap();
     server.wait_line(&["action: accept_connections"], PATIENCE);
@@ -256,17 +226,8 @@ fn second_signal_skips_the_grace() {
 
 #[test]
 fn listen_backlog_is_applied_to_the_socket() {
-    let (_server, port) = server(&[("SERVER_LISTEN_BACKLOG", "7")]);
-    let out = std::process::Command::new("ss")
-        .args(["-Hltn", &format!("sport = :{port}")])
-        .output()
-        .expect("ss (iproute2) is installed");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let send_q: Vec<&str> = text
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(2))
-        .collect();
-    assert_eq!(send_q, ["7"], "ss said: {text}");
+    let (_server, port) = start_server(&[("SERVER_LISTEN_BACKLOG", "7")]);
+    assert_eq!(listen_backlogs(port), ["7"]);
 }
 
 #[test]
@@ -355,7 +316,7 @@ fn help_and_version() {
 
 #[test]
 fn persistent_connections_answer_every_line_in_order() {
-    let (server, port) = server(&[("SERVER_MESSAGES_PER_CONNECTION", "0")]);
+    let (server, port) = start_server(&[("SERVER_MESSAGES_PER_CONNECTION", "0")]);
     let mut stream = connect(port);
     // Pipelined: three lines in one write, then one more after the answers.
     stream.write_all(b"one\ntwo\nthree\n").unwrap();
@@ -376,6 +337,6 @@ fn persistent_connections_answer_every_line_in_order() {
 
 #[test]
 fn message_limit_per_connection_closes_after_it() {
-    let (_server, port) = server(&[("SERVER_MESSAGES_PER_CONNECTION", "2")]);
+    let (_server, port) = start_server(&[("SERVER_MESSAGES_PER_CONNECTION", "2")]);
     assert_eq!(exchange(port, b"a\nb\nc\n"), b"a\nb\n");
 }

@@ -370,3 +370,56 @@ fn set_socket_option<T>(fd: std::os::fd::RawFd, option: libc::c_int, value: &T) 
         std::io::Error::last_os_error()
     );
 }
+
+/// How long the wire helpers below wait for the other side.
+const WIRE_PATIENCE: Duration = Duration::from_secs(20);
+
+/// The real server on a free port with `extra` settings, once it listens.
+pub fn start_server(extra: &[(&str, &str)]) -> (Program, u16) {
+    let port = free_port();
+    let port_text = port.to_string();
+    let mut env = vec![("SERVER_PORT", port_text.as_str())];
+    env.extend_from_slice(extra);
+    let program = Program::start("server", &scratch_dir("server"), &env, &[]);
+    program.wait_line(
+        &["action: listen | result: success", &format!("port: {port}")],
+        WIRE_PATIENCE,
+    );
+    (program, port)
+}
+
+/// A blocking connection to `127.0.0.1:port` whose reads and writes give up
+/// after a bounded time instead of hanging a test.
+pub fn connect(port: u16) -> TcpStream {
+    let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.set_read_timeout(Some(WIRE_PATIENCE)).unwrap();
+    stream.set_write_timeout(Some(WIRE_PATIENCE)).unwrap();
+    stream
+}
+
+/// Everything the peer sends until it closes cleanly.
+pub fn read_to_end(stream: &mut TcpStream) -> Vec<u8> {
+    let mut answer = Vec::new();
+    std::io::Read::read_to_end(stream, &mut answer).expect("read until EOF");
+    answer
+}
+
+/// One exchange on a fresh connection: the whole answer.
+pub fn exchange(port: u16, message: &[u8]) -> Vec<u8> {
+    let mut stream = connect(port);
+    std::io::Write::write_all(&mut stream, message).unwrap();
+    read_to_end(&mut stream)
+}
+
+/// The backlogs of the sockets listening on `port`, as `ss` reports them
+/// (the Send-Q column of a listening socket).
+pub fn listen_backlogs(port: u16) -> Vec<String> {
+    let out = Command::new("ss")
+        .args(["-Hltn", &format!("sport = :{port}")])
+        .output()
+        .expect("ss (iproute2) is installed");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2).map(str::to_owned))
+        .collect()
+}
