@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use testkit::{binary, free_port, scratch_dir, wait_listening, Program, SIGTERM};
+use testkit::{binary, free_port, listen_backlogs, scratch_dir, wait_until, Program, SIGTERM};
 
 use crate::loadgen::Mode;
 use crate::stats::{median, monotonic_ns, RunReport};
@@ -99,10 +99,11 @@ impl Server {
     }
 
     fn ready(child: Child, port: u16, dir: PathBuf) -> Server {
-        assert!(
-            wait_listening(port, PATIENCE),
-            "server on {port} never listened"
-        );
+        // Watch for the listening socket rather than connect to it: a probe
+        // connection could still be open in the server when the idle
+        // figures count its descriptors.
+        let listening = wait_until(PATIENCE, || !listen_backlogs(port).is_empty());
+        assert!(listening, "server on {port} never listened");
         Server {
             child,
             port,
@@ -372,7 +373,7 @@ fn idle_connections(server: &Server, n: usize) -> Vec<std::net::TcpStream> {
     let conns: Vec<_> = (0..n)
         .map(|_| std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("idle connect"))
         .collect();
-    let held = testkit::wait_until(PATIENCE, || server.fd_count() >= base + n);
+    let held = wait_until(PATIENCE, || server.fd_count() >= base + n);
     assert!(
         held,
         "server holds {} of {n} idle connections",
