@@ -208,6 +208,9 @@ impl Series {
     fn errors(&self) -> u64 {
         self.reports.iter().map(|r| r.errors).sum()
     }
+    fn stalled_connects(&self) -> u64 {
+        self.reports.iter().map(|r| r.stalled_connects).sum()
+    }
     fn mean(&self, f: impl Fn(&RunReport) -> u64) -> u64 {
         let n = self.reports.len().max(1) as u64;
         self.reports.iter().map(f).sum::<u64>() / n
@@ -273,12 +276,13 @@ fn throughput(options: &Options, rows: &mut Vec<Row>) {
         json(
             name,
             &format!(
-                "\"msgs_per_s\":{:.0},\"p50_us\":{},\"p99_us\":{},\"max_us\":{},\"errors\":{}",
+                "\"msgs_per_s\":{:.0},\"p50_us\":{},\"p99_us\":{},\"max_us\":{},\"errors\":{},\"stalled_connects\":{}",
                 series.rate(),
                 series.p50_us(),
                 series.p99_us(),
                 series.max_us(),
-                series.errors()
+                series.errors(),
+                series.stalled_connects()
             ),
         );
     }
@@ -320,12 +324,20 @@ fn throughput(options: &Options, rows: &mut Vec<Row>) {
         logging >= 0.9,
     ));
     rows.push(row(
-        "oneshot errors (all runs)",
+        "oneshot failed exchanges: wrong or missing echo, reset (all runs)",
         (warn.errors() + info.errors()).to_string(),
         tokio.errors().to_string(),
         "-".into(),
         "0",
         warn.errors() + info.errors() == 0,
+    ));
+    rows.push(row(
+        "oneshot connects stalled past the run by listen-queue overflow (backlog 5 vs 1024)",
+        (warn.stalled_connects() + info.stalled_connects()).to_string(),
+        tokio.stalled_connects().to_string(),
+        "-".into(),
+        "(figure)",
+        true,
     ));
 
     let (mut project, mut baseline) = (Series::default(), Series::default());

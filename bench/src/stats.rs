@@ -20,6 +20,9 @@ pub struct RunReport {
     pub max_us: u64,
     /// Messages fully sent before the server was signalled that got no echo.
     pub lost: u64,
+    /// Connects still in progress when the run ended (SYNs dropped on a full
+    /// listen queue); not counted in `errors`.
+    pub stalled_connects: u64,
     /// CLOCK_MONOTONIC nanoseconds at which the server was signalled, if it was.
     pub signalled_at_ns: Option<u64>,
 }
@@ -35,7 +38,7 @@ impl RunReport {
         let mut out = String::new();
         let _ = write!(
             out,
-            "{{\"messages\":{},\"errors\":{},\"elapsed_s\":{:.3},\"msgs_per_s\":{:.0},\"p50_us\":{},\"p99_us\":{},\"max_us\":{},\"lost\":{}",
+            "{{\"messages\":{},\"errors\":{},\"elapsed_s\":{:.3},\"msgs_per_s\":{:.0},\"p50_us\":{},\"p99_us\":{},\"max_us\":{},\"lost\":{},\"stalled_connects\":{}",
             self.messages,
             self.errors,
             self.elapsed.as_secs_f64(),
@@ -43,7 +46,8 @@ impl RunReport {
             self.p50_us,
             self.p99_us,
             self.max_us,
-            self.lost
+            self.lost,
+            self.stalled_connects
         );
         if let Some(ns) = self.signalled_at_ns {
             let _ = write!(out, ",\"signalled_at_ns\":{ns}");
@@ -68,6 +72,7 @@ impl RunReport {
             p99_us: int("p99_us")?,
             max_us: int("max_us")?,
             lost: int("lost")?,
+            stalled_connects: int("stalled_connects")?,
             signalled_at_ns: int("signalled_at_ns"),
         })
     }
@@ -123,6 +128,7 @@ mod tests {
             p99_us: 900,
             max_us: 1200,
             lost: 0,
+            stalled_connects: 2,
             signalled_at_ns: Some(42),
         };
         let json = report.to_json();

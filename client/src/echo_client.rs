@@ -75,7 +75,7 @@ pub struct EchoClient {
 impl EchoClient {
     /// A client that starts with its first message at once (or finishes at
     /// once when `loop.amount` is 0).
-    pub fn new(config: ClientConfig, waker: Arc<Waker>, registry: &Registry) -> Self {
+    pub fn new(config: ClientConfig, waker: Arc<Waker>) -> Self {
         let now = Instant::now();
         let mut client = EchoClient {
             resolver: Resolver::new(waker),
@@ -88,7 +88,7 @@ impl EchoClient {
             last_error: String::new(),
             config,
         };
-        client.next_message(registry, now);
+        client.next_message(now);
         client
     }
 
@@ -97,7 +97,7 @@ impl EchoClient {
     }
 
     /// Moves on to the next message, or finishes the loop.
-    fn next_message(&mut self, registry: &Registry, now: Instant) {
+    fn next_message(&mut self, now: Instant) {
         if self.number >= self.config.loop_amount {
             info!("{}", self.client_line("loop_finished", Outcome::Success));
             self.finish(ExitCode::SUCCESS);
@@ -108,14 +108,14 @@ impl EchoClient {
             format!("[CLIENT {}] Message N°{}\n", self.config.id, self.number).into_bytes();
         self.window_ends = now + self.config.connect_window.duration;
         self.backoff = FIRST_BACKOFF;
-        self.resolve(registry, now);
+        self.resolve(now);
     }
 
-    fn resolve(&mut self, registry: &Registry, now: Instant) {
+    fn resolve(&mut self, now: Instant) {
         let address = &self.config.server_address;
         match self.resolver.resolve(&address.host, address.port) {
             Ok(lookup) => self.enter(Phase::Resolving { lookup }, Some(self.window_ends)),
-            Err(e) => self.retry_later(registry, now, format!("cannot start name resolution: {e}")),
+            Err(e) => self.retry_later(now, format!("cannot start name resolution: {e}")),
         }
     }
 
@@ -148,11 +148,11 @@ impl EchoClient {
             index += 1;
         }
         let why = std::mem::take(&mut self.last_error);
-        self.retry_later(registry, now, why);
+        self.retry_later(now, why);
     }
 
     /// A connect attempt failed: wait and try again, unless the window is over.
-    fn retry_later(&mut self, _registry: &Registry, now: Instant, why: String) {
+    fn retry_later(&mut self, now: Instant, why: String) {
         if now >= self.window_ends {
             error!(
                 "{}",
@@ -207,23 +207,24 @@ impl EchoClient {
             (Ok(None), Err(e)) if e.kind() == io::ErrorKind::NotConnected => return, // not yet
             (Ok(None), Err(e)) => Some(e),
         };
+        let phase = self.take_phase(registry);
         let Phase::Connecting {
-            stream,
+            mut stream,
             addrs,
             index,
-        } = self.take_phase(registry)
+        } = phase
         else {
-            unreachable!("checked above");
+            self.phase = phase;
+            return;
         };
         if let Some(e) = failure {
             self.last_error = format!("connect to {} failed: {e}", addrs[index]);
             self.connect(registry, now, addrs, index + 1);
             return;
         }
-        let mut stream = stream;
         let interest = Interest::READABLE | Interest::WRITABLE;
         if let Err(e) = registry.register(&mut stream, CONNECTION, interest) {
-            self.retry_later(registry, now, format!("cannot register socket: {e}"));
+            self.retry_later(now, format!("cannot register socket: {e}"));
             return;
         }
         let phase = Phase::Exchanging {
@@ -250,7 +251,7 @@ impl EchoClient {
             Ok(None) => {}
             Ok(Some(answer)) => {
                 self.take_phase(registry);
-                self.check_answer(registry, now, answer);
+                self.check_answer(now, answer);
             }
             Err(why) => {
                 self.take_phase(registry);
@@ -259,7 +260,7 @@ impl EchoClient {
         }
     }
 
-    fn check_answer(&mut self, registry: &Registry, now: Instant, answer: Vec<u8>) {
+    fn check_answer(&mut self, now: Instant, answer: Vec<u8>) {
         if answer != self.message {
             error!(
                 "{}",
@@ -276,7 +277,7 @@ impl EchoClient {
                 .bytes("msg", answer.strip_suffix(b"\n").unwrap_or(&answer))
         );
         if self.number >= self.config.loop_amount {
-            self.next_message(registry, now);
+            self.next_message(now);
         } else {
             let until = now + self.config.loop_period.duration;
             self.enter(Phase::Waiting { retry: false }, Some(until));
@@ -384,9 +385,8 @@ impl Handler for EchoClient {
             }
             match answer {
                 Ok(addrs) if !addrs.is_empty() => self.connect(registry, now, addrs, 0),
-                Ok(_) => self.retry_later(registry, now, "name has no address".into()),
+                Ok(_) => self.retry_later(now, "name has no address".into()),
                 Err(e) => self.retry_later(
-                    registry,
                     now,
                     format!("cannot resolve {}: {e}", self.config.server_address.host),
                 ),
@@ -401,7 +401,6 @@ impl Handler for EchoClient {
         self.deadline = None;
         match self.take_phase(registry) {
             Phase::Resolving { .. } => self.retry_later(
-                registry,
                 now,
                 format!("resolving {} timed out", self.config.server_address.host),
             ),
@@ -411,13 +410,13 @@ impl Handler for EchoClient {
                     last if last.is_empty() => format!("connect to {} timed out", addrs[index]),
                     last => last,
                 };
-                self.retry_later(registry, now, why)
+                self.retry_later(now, why)
             }
             Phase::Exchanging { .. } => {
                 self.answer_failed(format!("no answer within {}", self.config.response_timeout))
             }
-            Phase::Waiting { retry: true } => self.resolve(registry, now),
-            Phase::Waiting { retry: false } => self.next_message(registry, now),
+            Phase::Waiting { retry: true } => self.resolve(now),
+            Phase::Waiting { retry: false } => self.next_message(now),
             Phase::Done(status) => self.finish(status),
         }
     }

@@ -51,7 +51,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = String>) -> ExitCode {
     };
     logging::init(config.log_level.filter);
     log::info!("{}", config.log_line());
-    let mut client = EchoClient::new(config, reactor.waker(), reactor.registry());
+    let mut client = EchoClient::new(config, reactor.waker());
     match reactor.run(&mut client) {
         Ok(status) => status,
         Err(e) => program::runtime_failure(LogLine::new("event_loop", Outcome::Fail), e),
