@@ -55,6 +55,19 @@ impl Default for Options {
     }
 }
 
+/// A port for the next server, below the ephemeral range: the load
+/// generator opens hundreds of thousands of connections, and a port the
+/// kernel handed out as an ephemeral one may still be held by one of them.
+fn server_port() -> u16 {
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(21_000);
+    loop {
+        let port = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if std::net::TcpListener::bind(("0.0.0.0", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
 /// A server process under test.
 #[derive(Debug)]
 struct Server {
@@ -67,7 +80,7 @@ impl Server {
     /// The project's server with its default configuration but the log
     /// level and `extra`; stderr (its log) goes to a file.
     fn project(level: &str, extra: &[(&str, &str)]) -> Server {
-        let port = free_port();
+        let port = server_port();
         let dir = scratch_dir("bench-server");
         let log = File::create(dir.join("server.log")).expect("log file");
         let child = Command::new(binary("server"))
@@ -85,7 +98,7 @@ impl Server {
 
     /// The tokio baseline.
     fn baseline(persistent: bool) -> Server {
-        let port = free_port();
+        let port = server_port();
         let mut command = Command::new(binary("tokio-echo"));
         command.arg(port.to_string());
         if persistent {
