@@ -162,12 +162,18 @@ impl fmt::Display for Period {
 }
 
 /// What a duration must look like, for error messages.
-const DURATION_SHAPE: &str = "a duration such as 150ms, 5s or 1m30s";
+const DURATION_SHAPE: &str = "a duration such as 150ms, 5s or 1m30s, at most 87600h";
+
+/// Ten years: longer waits are certainly typos, and deadlines computed from
+/// them must stay far from the end of the clock.
+const MAX_DURATION: Duration = Duration::from_secs(87_600 * 3600);
 
 /// Parses a duration written as Go's `time.ParseDuration` accepts it
 /// (the course's client is in Go): `300ms`, `1.5s`, `1m30s`, `2h`, `0`.
 pub fn parse_period(text: &str) -> Result<Period, String> {
-    let duration = parse_duration(text).ok_or_else(|| DURATION_SHAPE.to_owned())?;
+    let duration = parse_duration(text)
+        .filter(|d| *d <= MAX_DURATION)
+        .ok_or_else(|| DURATION_SHAPE.to_owned())?;
     Ok(Period {
         duration,
         text: text.to_owned(),
@@ -389,6 +395,9 @@ mod tests {
             assert_eq!(d(bad), None, "{bad:?}");
         }
         assert_eq!(parse_period("1m30s").unwrap().to_string(), "1m30s");
+        assert!(parse_period("87600h").is_ok());
+        assert!(parse_period("87601h").is_err());
+        assert!(parse_period("100000000000000000000h").is_err());
     }
 
     #[test]
