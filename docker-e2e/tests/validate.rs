@@ -114,47 +114,29 @@ fn fail_when_the_stopped_server_is_gone() {
     assert_result(&out, FAIL, 1);
 }
 
-#[test]
-fn fail_against_a_server_that_answers_something_else() {
+/// A fake server on a network of its own that reads one line and replies
+/// with what `reply` (a shell snippet seeing the line as `$line`) prints.
+fn validate_against_fake_reply(tag: &str, reply: &str) -> Output {
     require_images();
-    let network = TempNetwork::create("tp0e2e_wrong_net");
+    let network = TempNetwork::create(&format!("tp0e2e_{tag}_net"));
+    let script = format!("read line; {reply}");
     let _server = fake_server(
         &network.0,
-        "tp0e2e-wrong-server",
-        &[
-            "nc",
-            "-ll",
-            "-p",
-            "12345",
-            "-e",
-            "sh",
-            "-c",
-            "read line; echo \"not $line\"",
-        ],
+        &format!("tp0e2e-{tag}-server"),
+        &["nc", "-ll", "-p", "12345", "-e", "sh", "-c", &script],
     );
-    let (out, _) = validate(&network.0);
+    validate(&network.0).0
+}
+
+#[test]
+fn fail_against_a_server_that_answers_something_else() {
+    let out = validate_against_fake_reply("wrong", "echo \"not $line\"");
     assert_result(&out, FAIL, 1);
 }
 
 #[test]
 fn fail_against_a_server_that_answers_without_the_newline() {
-    require_images();
-    let network = TempNetwork::create("tp0e2e_nonl_net");
-    let _server = fake_server(
-        &network.0,
-        "tp0e2e-nonl-server",
-        &[
-            "nc",
-            "-ll",
-            "-p",
-            "12345",
-            "-e",
-            "sh",
-            "-c",
-            "read line; printf %s \"$line\"",
-        ],
-    );
-    let (out, _) = validate(&network.0);
+    let out = validate_against_fake_reply("nonl", "printf %s \"$line\"");
     assert_result(&out, FAIL, 1);
 }
 
