@@ -109,21 +109,16 @@ pub struct EchoServer {
     closed_in_shutdown: usize,
     /// Connection events handled since the listen queue was last drained.
     events_since_accept: u32,
+    /// A slot freed at the cap: drain the listen queue once this event is done.
+    accept_wanted: bool,
+    /// At the connection cap (logged once per stay there).
+    at_cap: bool,
 }
 
 impl EchoServer {
     /// Binds the listener (with the configured backlog) and registers it.
     pub fn bind(config: ServerConfig, registry: &Registry) -> io::Result<Self> {
         let addr = SocketAddr::from(([0, 0, 0, 0], config.port));
-        Self::bind_addr(config, addr, registry)
-    }
-
-    /// Like [`bind`](Self::bind), on an explicit address.
-    pub fn bind_addr(
-        config: ServerConfig,
-        addr: SocketAddr,
-        registry: &Registry,
-    ) -> io::Result<Self> {
         let mut listener = reactor::net::bind_listener(addr, config.listen_backlog)?;
         registry.register(&mut listener, LISTENER, Interest::READABLE)?;
         info!(
@@ -144,12 +139,9 @@ impl EchoServer {
             last_accept_error_log: None,
             closed_in_shutdown: 0,
             events_since_accept: 0,
+            accept_wanted: false,
+            at_cap: false,
         })
-    }
-
-    /// The address the listener is bound to.
-    pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.listener.as_ref()?.local_addr().ok()
     }
 
     /// Accepts until the queue is drained, the cap is reached or accept fails.
@@ -159,6 +151,7 @@ impl EchoServer {
 
     fn accept_up_to(&mut self, registry: &Registry, now: Instant, cap: usize) {
         self.events_since_accept = 0;
+        self.accept_wanted = false;
         while self.conns.len() < cap {
             let Some(listener) = &self.listener else {
                 return;
@@ -166,7 +159,10 @@ impl EchoServer {
             match listener.accept() {
                 Ok((stream, addr)) => self.admit(registry, stream, addr.ip(), now),
                 Err(e) => match classify_accept_error(&e) {
-                    AcceptError::Drained => return,
+                    AcceptError::Drained => {
+                        self.at_cap = false;
+                        return;
+                    }
                     AcceptError::Transient => continue,
                     AcceptError::Exhausted | AcceptError::Other => {
                         self.accept_paused_until = Some(now + ACCEPT_PAUSE);
@@ -177,12 +173,15 @@ impl EchoServer {
             }
         }
         // At the cap: the rest waits in the listen queue until a slot frees.
-        debug!(
-            "{}",
-            LogLine::new("accept_connections", Outcome::InProgress)
-                .field("paused", "connection limit reached")
-                .field("max_connections", self.config.max_connections)
-        );
+        if !self.at_cap {
+            self.at_cap = true;
+            debug!(
+                "{}",
+                LogLine::new("accept_connections", Outcome::InProgress)
+                    .field("paused", "connection limit reached")
+                    .field("max_connections", self.config.max_connections)
+            );
+        }
     }
 
     fn log_accept_error(&mut self, e: &io::Error, now: Instant) {
@@ -251,16 +250,16 @@ impl EchoServer {
                 if interest != conn.interest {
                     conn.interest = interest;
                     if let Err(e) = registry.reregister(&mut conn.stream, Token(key), interest) {
-                        self.close(registry, key, Some(format!("reregister failed: {e}")));
+                        self.close(key, Some(format!("reregister failed: {e}")));
                     }
                 }
             }
-            Step::Close(reason) => self.close(registry, key, reason),
+            Step::Close(reason) => self.close(key, reason),
         }
     }
 
     /// The one place a connection ends: deregister, remove, log.
-    fn close(&mut self, registry: &Registry, key: usize, failure: Option<String>) {
+    fn close(&mut self, key: usize, failure: Option<String>) {
         // Dropping the stream closes the descriptor, which also takes it out
         // of the epoll set: no deregister call (one syscall per connection).
         let Some(conn) = self.conns.try_remove(key) else {
@@ -282,10 +281,19 @@ impl EchoServer {
             debug!("{}", line());
         }
         drop(conn);
-        // A slot freed while at the cap: take what waits in the listen queue.
-        if self.conns.len() + 1 == self.config.max_connections && self.accept_paused_until.is_none()
-        {
-            self.accept_all(registry, Instant::now());
+        // A slot freed while at the cap: what waits in the listen queue is
+        // taken at the end of this event, not from here (accepting can close
+        // connections, which would recurse once per queued connection).
+        if self.conns.len() + 1 == self.config.max_connections {
+            self.accept_wanted = true;
+        }
+    }
+
+    /// Drains the listen queue if an event asked for it (a slot freed at the
+    /// cap, or enough connection events since the last look).
+    fn accept_if_wanted(&mut self, registry: &Registry, now: Instant) {
+        if self.accept_wanted && self.accept_paused_until.is_none() {
+            self.accept_all(registry, now);
         }
     }
 
@@ -305,9 +313,11 @@ impl EchoServer {
         self.state = State::Draining {
             deadline: now + self.config.shutdown_grace.duration,
         };
-        // Connections already in the listen queue were sent before the signal:
-        // they are served like the others, above the cap if need be (the
-        // backlog bounds how many there can be).
+        // Idle connections go first: that frees descriptors for what waits
+        // in the listen queue. Connections there were made (and their
+        // messages sent) before the signal: they are served like the others,
+        // above the cap if need be (the backlog bounds how many there are).
+        self.close_idle(registry, now);
         self.accept_paused_until = None;
         self.accept_up_to(registry, now, usize::MAX);
         if let Some(mut listener) = self.listener.take() {
@@ -317,29 +327,36 @@ impl EchoServer {
                 LogLine::new("close_listener", Outcome::Success).field("port", self.config.port)
             );
         }
-        // Read whatever already arrived; a connection that sent nothing is idle.
+        self.close_idle(registry, now);
+    }
+
+    /// Reads whatever already arrived, then closes the connections that
+    /// have sent nothing and owe nothing.
+    fn close_idle(&mut self, registry: &Registry, now: Instant) {
         let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
         for key in keys {
             self.drive(registry, key, now);
             if self.conns.get(key).is_some_and(Connection::is_idle) {
-                self.close(registry, key, None);
+                self.close(key, None);
             }
         }
     }
 
     /// Closes every remaining connection (grace over or second signal).
-    fn close_all(&mut self, registry: &Registry) {
+    fn close_all(&mut self) {
         let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
         for key in keys {
-            self.close(registry, key, None);
+            self.close(key, None);
         }
     }
 
-    fn expire(&mut self, registry: &Registry, key: usize) {
+    fn expire(&mut self, key: usize) {
         let Some(conn) = self.conns.get(key) else {
             return;
         };
         let failure = match conn.phase {
+            // Between messages of a persistent connection: idle, not a failure.
+            Phase::Reading if conn.echoed > 0 && conn.framer.is_empty() => None,
             Phase::Reading => Some(format!(
                 "no complete message within {}",
                 self.config.read_timeout
@@ -350,7 +367,7 @@ impl EchoServer {
             )),
             Phase::Lingering => None,
         };
-        self.close(registry, key, failure);
+        self.close(key, failure);
     }
 }
 
@@ -447,6 +464,14 @@ impl Connection {
     }
 }
 
+/// Whether a deadline popped from the heap is still the current one of the
+/// connection it was set for (not closed, not moved on to another phase).
+fn deadline_stands(conns: &Slab<Connection>, at: Instant, key: usize, id: u64) -> bool {
+    conns
+        .get(key)
+        .is_some_and(|c| c.id == id && c.deadline == at)
+}
+
 impl Handler for EchoServer {
     type Outcome = ();
 
@@ -462,11 +487,12 @@ impl Handler for EchoServer {
                 // drops SYNs the peers retransmit only a second later: look
                 // at the listen queue every few connection events as well.
                 self.events_since_accept += 1;
-                if self.events_since_accept >= ACCEPT_EVERY && self.accept_paused_until.is_none() {
-                    self.accept_all(registry, now);
+                if self.events_since_accept >= ACCEPT_EVERY {
+                    self.accept_wanted = true;
                 }
             }
         }
+        self.accept_if_wanted(registry, now);
     }
 
     fn on_signal(&mut self, registry: &Registry, signal: c_int) {
@@ -479,7 +505,7 @@ impl Handler for EchoServer {
                         .field("signal", signal_name(signal))
                         .field("grace", "skipped")
                 );
-                self.close_all(registry);
+                self.close_all();
             }
             State::Done => {}
         }
@@ -491,12 +517,8 @@ impl Handler for EchoServer {
             self.accept_all(registry, now);
         }
         while let Some((at, (key, id))) = self.deadlines.pop_due(now) {
-            let stands = self
-                .conns
-                .get(key)
-                .is_some_and(|c| c.id == id && c.deadline == at);
-            if stands {
-                self.expire(registry, key);
+            if deadline_stands(&self.conns, at, key, id) {
+                self.expire(key);
             }
         }
         if let State::Draining { deadline } = self.state {
@@ -507,18 +529,16 @@ impl Handler for EchoServer {
                         .field("grace", "expired")
                         .field("open_connections", self.conns.len())
                 );
-                self.close_all(registry);
+                self.close_all();
             }
         }
         // Stale deadlines of finished connections pile up under load: compact.
         if self.deadlines.len() > 4 * self.conns.len() + 4096 {
             let conns = &self.conns;
-            self.deadlines.retain(|at, (key, id)| {
-                conns
-                    .get(key)
-                    .is_some_and(|c| c.id == id && c.deadline == at)
-            });
+            self.deadlines
+                .retain(|at, (key, id)| deadline_stands(conns, at, key, id));
         }
+        self.accept_if_wanted(registry, now);
     }
 
     fn next_deadline(&self) -> Option<Instant> {

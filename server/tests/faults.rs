@@ -707,3 +707,71 @@ fn odd_bytes_are_echoed_exactly_and_logged_on_one_escaped_line() {
     }
     assert_healthy(&mut server);
 }
+
+#[test]
+fn out_of_descriptors_at_shutdown_the_queued_messages_are_still_echoed() {
+    // Idle connections hold every descriptor; messages wait in the listen
+    // queue; SIGTERM closes the idle ones first, which frees descriptors
+    // for the queued ones: all get their echo.
+    let port = free_port();
+    let mut command = Command::new("prlimit");
+    command
+        .args(["--nofile=48:48", "--"])
+        .arg(binary("server"))
+        .current_dir(scratch_dir("faults-emfile-shutdown"))
+        .env_clear()
+        .env("SERVER_PORT", port.to_string())
+        .env("SERVER_MAX_CONNECTIONS", "1000")
+        .env("SERVER_LISTEN_BACKLOG", "128")
+        .env("SERVER_SHUTDOWN_GRACE", "2s")
+        .env("SERVER_READ_TIMEOUT", "60s");
+    let mut server = Program::spawn("server", command);
+    server.wait_line(&["action: listen | result: success"], PATIENCE);
+    let _idle: Vec<TcpStream> = (0..60).map(|_| connect(port)).collect();
+    server.wait_line(&["action: accept_connections | result: fail"], PATIENCE);
+    let mut queued: Vec<(TcpStream, Vec<u8>)> = (0..10)
+        .map(|i| {
+            let mut stream = connect(port);
+            let message = format!("queued {i}\n").into_bytes();
+            stream.write_all(&message).unwrap();
+            (stream, message)
+        })
+        .collect();
+    server.signal(libc::SIGTERM);
+    for (stream, message) in &mut queued {
+        assert_eq!(&read_to_end(stream), message);
+    }
+    let (status, _) = server.wait_exit(PATIENCE);
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn freed_slots_at_the_cap_with_a_long_queue_of_quick_peers_do_not_exhaust_the_stack() {
+    // At a cap of one, every queued peer that sends its line and shuts its
+    // write side at once frees the slot as soon as it is served; thousands
+    // of them waiting in the listen queue are served one after the other,
+    // never by recursion.
+    const PEERS: usize = 4000;
+    raise_fd_limit(PEERS as u64 + 256);
+    let (mut server, port) = start_server(&[
+        ("SERVER_MAX_CONNECTIONS", "1"),
+        ("SERVER_LISTEN_BACKLOG", "4096"),
+    ]);
+    let pid = libc::pid_t::try_from(server.pid()).unwrap();
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let mut peers: Vec<TcpStream> = (0..PEERS)
+        .map(|_| {
+            let mut stream = connect(port);
+            stream.write_all(b"x\n").unwrap();
+            stream.shutdown(Shutdown::Write).unwrap();
+            stream
+        })
+        .collect();
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    for stream in &mut peers {
+        assert_eq!(read_to_end(stream), b"x\n");
+    }
+    assert_healthy(&mut server);
+}

@@ -340,3 +340,25 @@ fn message_limit_per_connection_closes_after_it() {
     let (_server, port) = start_server(&[("SERVER_MESSAGES_PER_CONNECTION", "2")]);
     assert_eq!(exchange(port, b"a\nb\nc\n"), b"a\nb\n");
 }
+
+#[test]
+fn idle_persistent_connection_times_out_without_a_failure() {
+    let (server, port) = start_server(&[
+        ("SERVER_MESSAGES_PER_CONNECTION", "0"),
+        ("SERVER_READ_TIMEOUT", "300ms"),
+        ("LOGGING_LEVEL", "DEBUG"),
+    ]);
+    let mut stream = connect(port);
+    stream.write_all(b"once\n").unwrap();
+    let mut echo = [0u8; 5];
+    stream.read_exact(&mut echo).unwrap();
+    assert_eq!(&echo, b"once\n");
+    // Then nothing more: the server closes the idle connection at its deadline.
+    assert_eq!(read_to_end(&mut stream), b"");
+    server.wait_line(&["action: close_connection | result: success"], PATIENCE);
+    assert!(
+        server.lines_with(&["result: fail"]).is_empty(),
+        "{:?}",
+        server.lines()
+    );
+}
