@@ -6,6 +6,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use reactor::logging::parse_line;
 use testkit::{free_port, scratch_dir, start_server, Program, SIGTERM};
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -64,7 +65,10 @@ fn five_clients_five_messages_each_against_the_real_server() {
         let expected: Vec<String> = (1..=5)
             .map(|n| format!("action: receive_message | result: success | client_id: {id} | msg: [CLIENT {id}] Message N°{n}"))
             .collect();
-        let got: Vec<String> = received.iter().map(|l| l[28..].to_owned()).collect();
+        let got: Vec<String> = received
+            .iter()
+            .map(|l| parse_line(l).expect("a contract line").message())
+            .collect();
         assert_eq!(got, expected);
         assert_eq!(
             client

@@ -28,8 +28,12 @@ pub struct LineFramer {
     /// Bytes received and not yet taken; allocated only once data arrives, so
     /// an idle connection costs no buffer.
     buf: Vec<u8>,
+    /// Bytes at the front of `buf` already taken as messages; compacted
+    /// away on the next push, so taking many messages costs no copying of
+    /// the rest each time.
+    taken: usize,
     /// Where the trailing message still lacking its `\n` starts in `buf`:
-    /// everything before it is complete messages.
+    /// everything from `taken` to here is complete messages.
     partial_start: usize,
     max_len: usize,
     /// Set once a message overflowed: the stream has lost its framing.
@@ -41,6 +45,7 @@ impl LineFramer {
     pub fn new(max_len: usize) -> Self {
         LineFramer {
             buf: Vec::new(),
+            taken: 0,
             partial_start: 0,
             max_len: max_len.max(1),
             overflowed: false,
@@ -59,6 +64,11 @@ impl LineFramer {
         };
         if self.overflowed {
             return Err(too_long);
+        }
+        if self.taken > 0 {
+            self.buf.drain(..self.taken);
+            self.partial_start -= self.taken;
+            self.taken = 0;
         }
         while !data.is_empty() {
             let room = self.max_len - (self.buf.len() - self.partial_start);
@@ -85,10 +95,15 @@ impl LineFramer {
 
     /// Takes the next complete message, its `\n` included.
     pub fn next_message(&mut self) -> Option<Vec<u8>> {
-        let end = memchr(&self.buf[..self.partial_start])? + 1;
-        let rest = self.buf.split_off(end);
-        self.partial_start -= end;
-        Some(std::mem::replace(&mut self.buf, rest))
+        let start = self.taken;
+        let end = start + memchr(&self.buf[start..self.partial_start])? + 1;
+        if start == 0 && end == self.buf.len() {
+            // The common case, one whole message buffered: hand over the buffer.
+            self.partial_start = 0;
+            return Some(std::mem::take(&mut self.buf));
+        }
+        self.taken = end;
+        Some(self.buf[start..end].to_vec())
     }
 
     /// The peer closed its side: the bytes buffered after the last complete
@@ -97,18 +112,27 @@ impl LineFramer {
         if self.overflowed || self.partial_start == self.buf.len() {
             return None;
         }
-        let partial = self.buf.split_off(self.partial_start);
+        let partial = self.buf[self.partial_start..].to_vec();
+        self.buf.truncate(self.partial_start);
         Some(partial)
+    }
+
+    /// Drops everything buffered and its memory (input that will never be
+    /// answered).
+    pub fn clear(&mut self) {
+        self.buf = Vec::new();
+        self.taken = 0;
+        self.partial_start = 0;
     }
 
     /// Whether nothing at all is buffered.
     pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
+        self.buffered() == 0
     }
 
-    /// Bytes currently held.
+    /// Bytes currently held (not yet taken).
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.taken
     }
 }
 
@@ -208,6 +232,26 @@ mod tests {
         assert!(framer.buffered() <= 8);
         assert_eq!(framer.push(b"\n"), Err(TooLong { max_len: 8 }));
         assert_eq!(framer.next_message(), Some(b"ok\n".to_vec()));
+        assert_eq!(framer.finish(), None);
+    }
+
+    #[test]
+    fn many_short_messages_in_one_push_come_out_in_order() {
+        let mut framer = LineFramer::new(4);
+        framer.push(&b"a\n".repeat(10_000)).unwrap();
+        let mut count = 0;
+        while let Some(message) = framer.next_message() {
+            assert_eq!(message, b"a\n");
+            count += 1;
+        }
+        assert_eq!(count, 10_000);
+        assert!(framer.is_empty());
+        framer.push(b"b\nc").unwrap();
+        assert_eq!(framer.next_message(), Some(b"b\n".to_vec()));
+        assert_eq!(framer.finish(), Some(b"c".to_vec()));
+        framer.push(b"dd").unwrap();
+        framer.clear();
+        assert!(framer.is_empty());
         assert_eq!(framer.finish(), None);
     }
 

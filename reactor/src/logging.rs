@@ -1,4 +1,6 @@
-//! Log output: `YYYY-MM-DD HH:MM:SS LEVEL    <message>` in UTC, on stderr.
+//! Log output: `YYYY-MM-DD HH:MM:SS LEVEL    <message>` in UTC, on stderr:
+//! the level padded to 8 characters, then a space (Python's
+//! `%(asctime)s %(levelname)-8s %(message)s`). [`parse_line`] reads it back.
 //!
 //! Lines are formatted by `env_logger` into a buffer that the reactor writes out
 //! once per turn of the loop, just before it blocks in `poll`: one `write` per
@@ -42,18 +44,27 @@ pub fn init(level: LevelFilter) {
         .filter_level(level)
         .format(|out, record| {
             STAMP.with_borrow_mut(|stamp| {
-                writeln!(
+                write_line(
                     out,
-                    "{} {:<8}{}",
                     stamp.at(SystemTime::now()),
-                    level_name(record.level()),
-                    record.args()
+                    record.level(),
+                    record.args(),
                 )
             })
         })
         .target(env_logger::Target::Pipe(Box::new(TurnBuffer)))
         .try_init();
     log::set_max_level(level);
+}
+
+/// One line: timestamp, level padded to 8, a space, the message.
+fn write_line(
+    out: &mut impl Write,
+    timestamp: &str,
+    level: Level,
+    message: &std::fmt::Arguments<'_>,
+) -> io::Result<()> {
+    writeln!(out, "{timestamp} {:<8} {message}", level_name(level))
 }
 
 /// Writes the pending lines to stderr. The reactor calls it before each
@@ -71,6 +82,74 @@ pub fn flush() {
     if pending.capacity() > 1 << 20 {
         pending.shrink_to(1 << 16);
     }
+}
+
+/// One log line taken apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedLine<'a> {
+    /// `YYYY-MM-DD HH:MM:SS`.
+    pub timestamp: &'a str,
+    /// `ERROR`, `WARNING`, `INFO` or `DEBUG`.
+    pub level: &'a str,
+    /// The `action` field.
+    pub action: &'a str,
+    /// `success`, `fail` or `in_progress`.
+    pub result: &'a str,
+    /// The fields after `result`, in order, values still escaped.
+    pub fields: Vec<(&'a str, &'a str)>,
+}
+
+impl ParsedLine<'_> {
+    /// The value of a field after `result`.
+    pub fn field(&self, key: &str) -> Option<&str> {
+        self.fields.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+    }
+
+    /// The message: everything from `action:` on.
+    pub fn message(&self) -> String {
+        let mut text = format!("action: {} | result: {}", self.action, self.result);
+        for (key, value) in &self.fields {
+            text.push_str(&format!(" | {key}: {value}"));
+        }
+        text
+    }
+}
+
+/// Parses a line of the contract's format; `None` if it is off the format
+/// in any way (timestamp, level padding, field shape, result word).
+pub fn parse_line(line: &str) -> Option<ParsedLine<'_>> {
+    let timestamp = line.get(..19)?;
+    let shape_ok = timestamp.char_indices().all(|(i, c)| match i {
+        4 | 7 => c == '-',
+        10 => c == ' ',
+        13 | 16 => c == ':',
+        _ => c.is_ascii_digit(),
+    });
+    let level_field = line.get(19..29)?;
+    let level = level_field[1..9].trim_end();
+    let level_ok = level_field.starts_with(' ')
+        && level_field.ends_with(' ')
+        && ["ERROR", "WARNING", "INFO", "DEBUG"].contains(&level)
+        && level_field[1..9] == format!("{level:<8}");
+    if !shape_ok || !level_ok {
+        return None;
+    }
+    let mut parts = line.get(29..)?.split(" | ");
+    let action = parts.next()?.strip_prefix("action: ")?;
+    let result = parts.next()?.strip_prefix("result: ")?;
+    if !["success", "fail", "in_progress"].contains(&result) {
+        return None;
+    }
+    let fields = parts
+        .map(|part| part.split_once(": "))
+        .collect::<Option<Vec<_>>>()?;
+    Some(ParsedLine {
+        timestamp,
+        level,
+        action,
+        result,
+        fields,
+    })
 }
 
 /// The level names of the contract (Python's, as the course's tools expect).
@@ -161,6 +240,48 @@ mod tests {
         assert_eq!(at(951_782_400), "2000-02-29 00:00:00");
         assert_eq!(at(1_798_386_916), "2026-12-27 15:55:16");
         assert_eq!(at(4_107_542_399), "2100-02-28 23:59:59");
+    }
+
+    #[test]
+    fn lines_parse_back_and_off_format_lines_do_not() {
+        let line = "2026-11-27 15:55:16 INFO     action: receive_message | result: success | client_id: 1 | msg: [CLIENT 1] Message N°1";
+        let parsed = parse_line(line).expect("a contract line");
+        assert_eq!(parsed.timestamp, "2026-11-27 15:55:16");
+        assert_eq!(
+            (parsed.level, parsed.action, parsed.result),
+            ("INFO", "receive_message", "success")
+        );
+        assert_eq!(parsed.field("msg"), Some("[CLIENT 1] Message N°1"));
+        assert_eq!(parsed.message(), &line[29..]);
+        let mut written = Vec::new();
+        let message =
+            crate::LogLine::new("shutdown", crate::Outcome::InProgress).field("signal", "SIGTERM");
+        write_line(
+            &mut written,
+            "2026-11-27 15:55:16",
+            Level::Warn,
+            &format_args!("{message}"),
+        )
+        .unwrap();
+        let written = String::from_utf8(written).unwrap();
+        assert_eq!(written, "2026-11-27 15:55:16 WARNING  action: shutdown | result: in_progress | signal: SIGTERM\n");
+        assert_eq!(
+            parse_line(written.trim_end()).map(|p| p.level),
+            Some("WARNING")
+        );
+        let warning =
+            "2026-11-27 15:55:16 WARNING  action: connect | result: fail | error: refused";
+        assert_eq!(parse_line(warning).map(|p| p.level), Some("WARNING"));
+        for bad in [
+            "2026-11-27 15:55:16 INFO    action: x | result: success", // no separator after the padding
+            "2026-11-27 15:55:16 INFO     action: x | result: done",
+            "2026-11-27 15:55:16 INFO     action: x | result: success | novalue",
+            "2026-11-27 15:55:16 LOUD     action: x | result: success",
+            "2026-11-27T15:55:16 INFO     action: x | result: success",
+            "server: config error: invalid value",
+        ] {
+            assert_eq!(parse_line(bad), None, "{bad}");
+        }
     }
 
     #[test]

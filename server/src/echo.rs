@@ -452,6 +452,8 @@ impl Connection {
         if self.peer_closed {
             return Some(Step::Close(None));
         }
+        // Whatever else the peer sent will not be answered: free it now.
+        self.framer.clear();
         let _ = self.stream.shutdown(Shutdown::Write);
         self.phase = Phase::Lingering;
         self.deadline = now + LINGER;
