@@ -80,13 +80,6 @@ pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> boo
     }
 }
 
-/// Waits until something accepts connections on `127.0.0.1:port`.
-///
-/// Prefer waiting for a log line: this makes a connection of its own.
-pub fn wait_listening(port: u16, timeout: Duration) -> bool {
-    wait_until(timeout, || TcpStream::connect(("127.0.0.1", port)).is_ok())
-}
-
 /// Output lines shared with the reader threads.
 #[derive(Debug, Default)]
 struct Output {
