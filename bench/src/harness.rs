@@ -47,7 +47,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             duration: Duration::from_secs(5),
-            rounds: 2,
+            rounds: 3,
             concurrency: 50,
             idle_connections: 10_000,
             repeats: 7,
@@ -266,20 +266,20 @@ fn json(name: &str, body: &str) {
 /// Throughput and latency: project at WARN, baseline, project at INFO, alternating.
 fn throughput(options: &Options, rows: &mut Vec<Row>) {
     let (mut warn, mut info, mut tokio) = (Series::default(), Series::default(), Series::default());
+    // The order rotates from round to round, so that no variant always runs
+    // first (into an empty TIME_WAIT table) or always after another.
     for round in 0..options.rounds {
         eprintln!("oneshot round {}/{}", round + 1, options.rounds);
-        let server = Server::project("WARN", &[]);
-        warn.reports
-            .push(load(server.port, Mode::Oneshot, options, None));
-        drop(server);
-        let server = Server::baseline(false);
-        tokio
-            .reports
-            .push(load(server.port, Mode::Oneshot, options, None));
-        drop(server);
-        let server = Server::project("INFO", &[]);
-        info.reports
-            .push(load(server.port, Mode::Oneshot, options, None));
+        for variant in (0..3).map(|i| (i + round) % 3) {
+            let (server, series) = match variant {
+                0 => (Server::project("WARN", &[]), &mut warn),
+                1 => (Server::baseline(false), &mut tokio),
+                _ => (Server::project("INFO", &[]), &mut info),
+            };
+            series
+                .reports
+                .push(load(server.port, Mode::Oneshot, options, None));
+        }
     }
     for (name, series) in [
         ("oneshot_project_warn", &warn),
@@ -356,15 +356,15 @@ fn throughput(options: &Options, rows: &mut Vec<Row>) {
     let (mut project, mut baseline) = (Series::default(), Series::default());
     for round in 0..options.rounds {
         eprintln!("persistent round {}/{}", round + 1, options.rounds);
-        let server = Server::project("WARN", PERSISTENT);
-        project
-            .reports
-            .push(load(server.port, Mode::Persistent, options, None));
-        drop(server);
-        let server = Server::baseline(true);
-        baseline
-            .reports
-            .push(load(server.port, Mode::Persistent, options, None));
+        for variant in (0..2).map(|i| (i + round) % 2) {
+            let (server, series) = match variant {
+                0 => (Server::project("WARN", PERSISTENT), &mut project),
+                _ => (Server::baseline(true), &mut baseline),
+            };
+            series
+                .reports
+                .push(load(server.port, Mode::Persistent, options, None));
+        }
     }
     for (name, series) in [
         ("persistent_project", &project),
@@ -410,7 +410,6 @@ fn idle_connections(server: &Server, n: usize) -> Vec<std::net::TcpStream> {
 /// RSS per idle connection, project and baseline.
 fn memory(options: &Options, rows: &mut Vec<Row>) {
     let per_connection = |server: Server| {
-        // Settle the allocator with one exchange before the first reading.
         let before = server.rss();
         let conns = idle_connections(&server, options.idle_connections);
         let after = server.rss();
@@ -625,7 +624,7 @@ pub fn run(options: &Options, report_path: &Path) -> bool {
         ));
     }
     let machine = format!(
-        "{} cores, {}; {} concurrent load clients, {} s per run after 1 s warm-up, {} A/B rounds; took {:.0} s",
+        "{} cores, {}; {} concurrent load clients, {} s per run after 1 s warm-up, {} rounds of alternating runs; took {:.0} s",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         cpu_model(),
         options.concurrency,
