@@ -130,7 +130,11 @@ impl EchoClient {
         while let Some(&addr) = addrs.get(index) {
             match TcpStream::connect(addr) {
                 Ok(mut stream) => {
-                    match registry.register(&mut stream, CONNECTION, Interest::WRITABLE) {
+                    // Both interests from the start: WRITABLE says the connect
+                    // finished, READABLE then brings the answer, without
+                    // touching the registration in between.
+                    let interest = Interest::READABLE | Interest::WRITABLE;
+                    match registry.register(&mut stream, CONNECTION, interest) {
                         Ok(()) => {
                             let phase = Phase::Connecting {
                                 stream,
@@ -207,26 +211,20 @@ impl EchoClient {
             (Ok(None), Err(e)) if e.kind() == io::ErrorKind::NotConnected => return, // not yet
             (Ok(None), Err(e)) => Some(e),
         };
-        let phase = self.take_phase(registry);
-        let Phase::Connecting {
-            mut stream,
-            addrs,
-            index,
-        } = phase
-        else {
-            self.phase = phase;
-            return;
-        };
         if let Some(e) = failure {
+            let Phase::Connecting { addrs, index, .. } = self.take_phase(registry) else {
+                return;
+            };
             self.last_error = format!("connect to {} failed: {e}", addrs[index]);
             self.connect(registry, now, addrs, index + 1);
             return;
         }
-        let interest = Interest::READABLE | Interest::WRITABLE;
-        if let Err(e) = registry.register(&mut stream, CONNECTION, interest) {
-            self.retry_later(now, format!("cannot register socket: {e}"));
+        // Connected: the stream stays registered as it is.
+        let phase = std::mem::replace(&mut self.phase, Phase::Waiting { retry: false });
+        let Phase::Connecting { stream, .. } = phase else {
+            self.phase = phase;
             return;
-        }
+        };
         let phase = Phase::Exchanging {
             stream,
             sent: 0,
