@@ -66,6 +66,22 @@ fn line_index(server: &Program, parts: &[&str]) -> Option<usize> {
 }
 
 /// Asserts the server is alive and never panicked.
+/// Reads `expected`, then a clean EOF: a reset instead fails the test.
+fn assert_echo_then_clean_eof(
+    stream: &mut TcpStream,
+    expected: &[u8],
+    round: impl std::fmt::Display,
+) {
+    let mut answer = Vec::new();
+    match stream.read_to_end(&mut answer) {
+        Ok(_) => assert_eq!(answer, expected, "round {round}"),
+        Err(e) => panic!(
+            "round {round}: {e} after reading {:?} instead of a clean EOF",
+            String::from_utf8_lossy(&answer)
+        ),
+    }
+}
+
 fn assert_healthy(server: &mut Program) {
     assert!(
         server.running(),
@@ -394,11 +410,7 @@ fn two_lines_in_one_write_give_the_first_then_a_clean_eof() {
     for i in 0..200 {
         let mut stream = connect(port);
         stream.write_all(b"first\nsecond\n").unwrap();
-        let mut answer = Vec::new();
-        match stream.read_to_end(&mut answer) {
-            Ok(_) => assert_eq!(answer, b"first\n", "round {i}"),
-            Err(e) => panic!("round {i}: {e} after {answer:?} instead of a clean EOF"),
-        }
+        assert_echo_then_clean_eof(&mut stream, b"first\n", i);
     }
     server.wait_lines(
         &["action: receive_message | result: success | ip: 127.0.0.1 | msg: first"],
@@ -421,14 +433,7 @@ fn line_arriving_after_the_echo_still_ends_in_a_clean_eof() {
         server.wait_line(&["result: success", &format!("msg: first {i}")], PATIENCE);
         // The server may already be gone: a failed write is fine, a lost echo is not.
         let _ = stream.write_all(b"second\n");
-        let mut answer = Vec::new();
-        match stream.read_to_end(&mut answer) {
-            Ok(_) => assert_eq!(answer, format!("first {i}\n").as_bytes(), "round {i}"),
-            Err(e) => panic!(
-                "round {i}: {e} after reading {:?} instead of a clean EOF",
-                String::from_utf8_lossy(&answer)
-            ),
-        }
+        assert_echo_then_clean_eof(&mut stream, format!("first {i}\n").as_bytes(), i);
     }
     assert_healthy(&mut server);
 }
@@ -449,14 +454,7 @@ fn back_to_back_second_line_never_turns_the_close_into_a_reset() {
         let gap = Instant::now();
         while gap.elapsed() < Duration::from_micros((i % 40) * 5) {}
         stream.write_all(b"second\n").unwrap();
-        let mut answer = Vec::new();
-        match stream.read_to_end(&mut answer) {
-            Ok(_) => assert_eq!(answer, b"first\n", "round {i}"),
-            Err(e) => panic!(
-                "round {i}: {e} after reading {:?} instead of a clean EOF",
-                String::from_utf8_lossy(&answer)
-            ),
-        }
+        assert_echo_then_clean_eof(&mut stream, b"first\n", i);
     }
     assert_healthy(&mut server);
 }
