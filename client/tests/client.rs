@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use reactor::logging::parse_line;
-use testkit::{free_port, scratch_dir, start_server, Program, SIGTERM};
+use testkit::{free_port, read_first_line, scratch_dir, start_server, Program, SIGTERM};
 
 const SECOND: Duration = Duration::from_secs(1);
 const PATIENCE: Duration = Duration::from_secs(15);
@@ -27,15 +27,7 @@ fn scripted_peer(then: impl FnOnce(TcpStream) + Send + 'static) -> (u16, mpsc::R
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let (mut stream, _) = listener.accept().unwrap();
-        let mut line = Vec::new();
-        let mut byte = [0u8];
-        while stream.read(&mut byte).unwrap_or(0) == 1 {
-            line.push(byte[0]);
-            if byte[0] == b'\n' {
-                break;
-            }
-        }
-        let _ = tx.send(line);
+        let _ = tx.send(read_first_line(&mut stream));
         then(stream);
     });
     (port, rx)

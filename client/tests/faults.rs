@@ -9,7 +9,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use testkit::{reset_on_close, scratch_dir, start_server, Program, SIGTERM};
+use testkit::{read_first_line, reset_on_close, scratch_dir, start_server, Program, SIGTERM};
 
 const SECOND: Duration = Duration::from_secs(1);
 const PATIENCE: Duration = Duration::from_secs(15);
@@ -35,20 +35,6 @@ fn peer(then: impl FnOnce(TcpStream) + Send + 'static) -> u16 {
         then(stream);
     });
     port
-}
-
-/// Reads the first line the client sends (byte by byte, so nothing after it
-/// is consumed) and reports it.
-fn read_line(stream: &mut TcpStream) -> Vec<u8> {
-    let mut line = Vec::new();
-    let mut byte = [0u8];
-    while stream.read(&mut byte).unwrap_or(0) == 1 {
-        line.push(byte[0]);
-        if byte[0] == b'\n' {
-            break;
-        }
-    }
-    line
 }
 
 /// The run failed: exit status 1, and exactly one `fail` line, which contains
@@ -178,7 +164,7 @@ fn name_that_does_not_resolve_is_one_connect_failure_within_the_window() {
 fn half_an_answer_then_silence_is_a_response_timeout() {
     let (held_tx, held) = mpsc::channel();
     let port = peer(move |mut stream| {
-        let line = read_line(&mut stream);
+        let line = read_first_line(&mut stream);
         let _ = held_tx.send(line.clone());
         let _ = stream.write_all(&line[..line.len() / 2]);
         // Stall: hold the connection until the client gives up.
@@ -207,7 +193,7 @@ fn half_an_answer_then_silence_is_a_response_timeout() {
 #[test]
 fn full_answer_without_its_newline_then_close_is_a_wrong_answer() {
     let port = peer(|mut stream| {
-        let line = read_line(&mut stream);
+        let line = read_first_line(&mut stream);
         let _ = stream.write_all(line.strip_suffix(b"\n").unwrap_or(&line));
     });
     let mut client = client(&local(port), &[]);
@@ -225,7 +211,7 @@ fn full_answer_without_its_newline_then_close_is_a_wrong_answer() {
 #[test]
 fn reset_instead_of_an_answer_is_a_receive_failure() {
     let port = peer(|mut stream| {
-        read_line(&mut stream);
+        read_first_line(&mut stream);
         reset_on_close(&stream);
     });
     let mut client = client(&local(port), &[]);

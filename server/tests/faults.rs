@@ -66,6 +66,28 @@ fn line_index(server: &Program, parts: &[&str]) -> Option<usize> {
 }
 
 /// Asserts the server is alive and never panicked.
+/// The server under a descriptor limit of `limit` (through `prlimit`), with
+/// a connection cap far above it so that accept really runs out, once it
+/// listens.
+fn server_with_fd_limit(limit: u32, extra: &[(&str, &str)]) -> (Program, u16) {
+    let port = free_port();
+    let mut command = Command::new("prlimit");
+    command
+        .arg(format!("--nofile={limit}:{limit}"))
+        .arg("--")
+        .arg(binary("server"))
+        .current_dir(scratch_dir("faults-emfile"))
+        .env_clear()
+        .env("SERVER_PORT", port.to_string())
+        .env("SERVER_MAX_CONNECTIONS", "1000")
+        .env("SERVER_LISTEN_BACKLOG", "128")
+        .env("SERVER_READ_TIMEOUT", "60s")
+        .envs(extra.iter().copied());
+    let server = Program::spawn("server", command);
+    server.wait_line(&["action: listen | result: success"], PATIENCE);
+    (server, port)
+}
+
 /// Reads `expected`, then a clean EOF: a reset instead fails the test.
 fn assert_echo_then_clean_eof(
     stream: &mut TcpStream,
@@ -462,18 +484,7 @@ fn back_to_back_second_line_never_turns_the_close_into_a_reset() {
 #[test]
 fn out_of_descriptors_the_server_pauses_instead_of_spinning_and_recovers() {
     const IDLE: usize = 100;
-    let port = free_port();
-    let mut command = Command::new("prlimit");
-    command
-        .args(["--nofile=64:64", "--"])
-        .arg(binary("server"))
-        .current_dir(scratch_dir("faults-emfile"))
-        .env_clear()
-        .env("SERVER_PORT", port.to_string())
-        .env("SERVER_MAX_CONNECTIONS", "1000")
-        .env("SERVER_LISTEN_BACKLOG", "128")
-        .env("SERVER_READ_TIMEOUT", "60s");
-    let mut server = Program::spawn("server", command);
+    let (mut server, port) = server_with_fd_limit(64, &[]);
     server.wait_line(
         &["action: config | result: success", "max_connections: 1000"],
         PATIENCE,
@@ -711,20 +722,7 @@ fn out_of_descriptors_at_shutdown_the_queued_messages_are_still_echoed() {
     // Idle connections hold every descriptor; messages wait in the listen
     // queue; SIGTERM closes the idle ones first, which frees descriptors
     // for the queued ones: all get their echo.
-    let port = free_port();
-    let mut command = Command::new("prlimit");
-    command
-        .args(["--nofile=48:48", "--"])
-        .arg(binary("server"))
-        .current_dir(scratch_dir("faults-emfile-shutdown"))
-        .env_clear()
-        .env("SERVER_PORT", port.to_string())
-        .env("SERVER_MAX_CONNECTIONS", "1000")
-        .env("SERVER_LISTEN_BACKLOG", "128")
-        .env("SERVER_SHUTDOWN_GRACE", "2s")
-        .env("SERVER_READ_TIMEOUT", "60s");
-    let mut server = Program::spawn("server", command);
-    server.wait_line(&["action: listen | result: success"], PATIENCE);
+    let (mut server, port) = server_with_fd_limit(48, &[("SERVER_SHUTDOWN_GRACE", "2s")]);
     let _idle: Vec<TcpStream> = (0..60).map(|_| connect(port)).collect();
     server.wait_line(&["action: accept_connections | result: fail"], PATIENCE);
     let mut queued: Vec<(TcpStream, Vec<u8>)> = (0..10)

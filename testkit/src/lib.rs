@@ -397,6 +397,20 @@ pub fn read_to_end(stream: &mut TcpStream) -> Vec<u8> {
     answer
 }
 
+/// Reads one line (up to and including `\n`, or up to EOF) byte by byte,
+/// so that nothing after it is consumed.
+pub fn read_first_line(stream: &mut TcpStream) -> Vec<u8> {
+    let mut line = Vec::new();
+    let mut byte = [0u8];
+    while std::io::Read::read(stream, &mut byte).unwrap_or(0) == 1 {
+        line.push(byte[0]);
+        if byte[0] == b'\n' {
+            break;
+        }
+    }
+    line
+}
+
 /// One exchange on a fresh connection: the whole answer.
 pub fn exchange(port: u16, message: &[u8]) -> Vec<u8> {
     let mut stream = connect(port);
