@@ -20,7 +20,6 @@ use reactor::mio::net::TcpStream;
 use reactor::mio::{Interest, Registry, Token};
 use reactor::net::{interrupted, would_block};
 use reactor::Handler;
-use socket2::{Domain, Socket, Type};
 
 use crate::stats::{monotonic_ns, percentile, RunReport};
 
@@ -145,7 +144,7 @@ impl LoadGen {
         let message = format!("[CLIENT load{slot}] Message N°{}\n", self.sequence).into_bytes();
         let (stream, connected) = match stream {
             Some(stream) => (stream, true),
-            None => match connect_from(self.config.addr, slot) {
+            None => match TcpStream::connect(self.config.addr) {
                 Ok(mut stream) => {
                     let interest = Interest::READABLE | Interest::WRITABLE;
                     if let Err(e) = registry.register(&mut stream, Token(slot), interest) {
@@ -235,28 +234,6 @@ impl LoadGen {
             self.drain_until = Some(now + DRAIN);
         }
     }
-}
-
-/// Starts a non-blocking connect. Against a loopback server each client
-/// slot connects from a loopback address of its own: a new connection per
-/// message at tens of thousands per second leaves that many 4-tuples in
-/// TIME_WAIT, and on one source address the kernel's search for a free
-/// ephemeral port would become the benchmark.
-fn connect_from(addr: SocketAddr, slot: usize) -> io::Result<TcpStream> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM.nonblocking(), None)?;
-    if let SocketAddr::V4(v4) = addr {
-        if v4.ip().is_loopback() {
-            let [_, _, hi, lo] = u32::try_from(slot % 60_000).unwrap_or(0).to_be_bytes();
-            let source = SocketAddr::from(([127, 1, hi, lo.max(1)], 0));
-            socket.bind(&source.into())?;
-        }
-    }
-    match socket.connect(&addr.into()) {
-        Ok(()) => {}
-        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-        Err(e) => return Err(e),
-    }
-    Ok(TcpStream::from_std(socket.into()))
 }
 
 /// Writes what is left and reads what arrived; `Ok(true)` once the echo is

@@ -177,6 +177,27 @@ pub fn wait_for(what: &str, timeout: Duration, mut condition: impl FnMut() -> bo
     }
 }
 
+/// Waits until the program in `container` has started: its config line is
+/// out, so its signal handling is in place (signals are registered first).
+pub fn wait_started(container: &str) {
+    wait_for_lines(
+        container,
+        &["action: config | result: success"],
+        1,
+        Duration::from_secs(30),
+    );
+}
+
+/// Asserts that `container` logged exactly one line containing `line`.
+pub fn assert_logged_once(container: &str, line: &str) {
+    assert_eq!(
+        lines_with(container, &[line]).len(),
+        1,
+        "{container} should log {line:?} once:\n{}",
+        logs(container)
+    );
+}
+
 /// Waits until `container` has logged at least `count` lines containing all
 /// of `parts`.
 pub fn wait_for_lines(container: &str, parts: &[&str], count: usize, timeout: Duration) {

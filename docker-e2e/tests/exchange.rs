@@ -112,35 +112,15 @@ fn config_changes_take_effect_on_the_next_up_without_a_rebuild() {
 
     // First run: the repository's committed config files, as copied.
     project.up();
-    wait_for_lines(
-        &server,
-        &["action: config | result: success"],
-        1,
-        Duration::from_secs(30),
-    );
-    wait_for_lines(
-        &client,
-        &["action: config | result: success"],
-        1,
-        Duration::from_secs(30),
-    );
+    wait_started(&server);
+    wait_started(&client);
     let server_config = "action: config | result: success | port: 12345 | listen_backlog: 5 \
                          | logging_level: INFO";
     let client_config = "action: config | result: success | client_id: 1 \
                          | server_address: server:12345 | loop_amount: 5 | loop_period: 5s \
                          | log_level: INFO";
-    assert_eq!(
-        lines_with(&server, &[server_config]).len(),
-        1,
-        "{}",
-        logs(&server)
-    );
-    assert_eq!(
-        lines_with(&client, &[client_config]).len(),
-        1,
-        "{}",
-        logs(&client)
-    );
+    assert_logged_once(&server, server_config);
+    assert_logged_once(&client, client_config);
     project.stop(1);
     project.down();
 
@@ -154,18 +134,8 @@ fn config_changes_take_effect_on_the_next_up_without_a_rebuild() {
     let client_config = "action: config | result: success | client_id: 1 \
                          | server_address: server:12345 | loop_amount: 3 | loop_period: 250ms \
                          | log_level: DEBUG";
-    assert_eq!(
-        lines_with(&server, &[server_config]).len(),
-        1,
-        "{}",
-        logs(&server)
-    );
-    assert_eq!(
-        lines_with(&client, &[client_config]).len(),
-        1,
-        "{}",
-        logs(&client)
-    );
+    assert_logged_once(&server, server_config);
+    assert_logged_once(&client, client_config);
     let echoes = lines_with(&client, &["action: receive_message | result: success"]);
     assert_eq!(echoes.len(), 3, "{}", logs(&client));
     assert_eq!(exit_code(&client), 0, "{}", logs(&client));

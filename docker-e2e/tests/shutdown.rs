@@ -101,12 +101,7 @@ fn stop_with_no_clients() {
     let project = Project::new("stopalone", 0);
     project.up();
     let server = project.container("server");
-    wait_for_lines(
-        &server,
-        &["action: config | result: success"],
-        1,
-        Duration::from_secs(30),
-    );
+    wait_started(&server);
     project.stop(1);
     assert_clean_exit(&server);
 }

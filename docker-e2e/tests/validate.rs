@@ -103,12 +103,7 @@ fn fail_when_the_stopped_server_is_gone() {
     let project = Project::new("validatestop", 0);
     project.up();
     let server = project.container("server");
-    wait_for_lines(
-        &server,
-        &["action: config | result: success"],
-        1,
-        Duration::from_secs(30),
-    );
+    wait_started(&server);
     docker(&["stop", "-t", "1", &server]);
     let (out, _) = validate(&project.network());
     assert_result(&out, FAIL, 1);

@@ -35,8 +35,6 @@ const READ_CHUNK: usize = 64 * 1024;
 const LINGER: Duration = Duration::from_millis(500);
 /// How long accepting pauses when the process is out of descriptors or memory.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
-/// Connection events between two looks at the listen queue.
-const ACCEPT_EVERY: u32 = 8;
 /// At most one accept-error line per this period, so a storm cannot flood the log.
 const ACCEPT_ERROR_LOG_EVERY: Duration = Duration::from_secs(1);
 
@@ -107,8 +105,6 @@ pub struct EchoServer {
     last_accept_error_log: Option<Instant>,
     /// Connections closed since the first signal.
     closed_in_shutdown: usize,
-    /// Connection events handled since the listen queue was last drained.
-    events_since_accept: u32,
     /// A slot freed at the cap: drain the listen queue once this event is done.
     accept_wanted: bool,
     /// At the connection cap (logged once per stay there).
@@ -138,7 +134,6 @@ impl EchoServer {
             accept_paused_until: None,
             last_accept_error_log: None,
             closed_in_shutdown: 0,
-            events_since_accept: 0,
             accept_wanted: false,
             at_cap: false,
         })
@@ -150,7 +145,6 @@ impl EchoServer {
     }
 
     fn accept_up_to(&mut self, registry: &Registry, now: Instant, cap: usize) {
-        self.events_since_accept = 0;
         self.accept_wanted = false;
         while self.conns.len() < cap {
             let Some(listener) = &self.listener else {
@@ -289,8 +283,7 @@ impl EchoServer {
         }
     }
 
-    /// Drains the listen queue if an event asked for it (a slot freed at the
-    /// cap, or enough connection events since the last look).
+    /// Drains the listen queue if a slot freed at the cap during this event.
     fn accept_if_wanted(&mut self, registry: &Registry, now: Instant) {
         if self.accept_wanted && self.accept_paused_until.is_none() {
             self.accept_all(registry, now);
@@ -482,17 +475,7 @@ impl Handler for EchoServer {
         match event.token() {
             LISTENER if self.accept_paused_until.is_none() => self.accept_all(registry, now),
             LISTENER => {} // paused: the timer resumes accepting
-            Token(key) => {
-                self.drive(registry, key, now);
-                // A small backlog (the default is 5) overflows while a long
-                // batch of connection events is served, and the kernel then
-                // drops SYNs the peers retransmit only a second later: look
-                // at the listen queue every few connection events as well.
-                self.events_since_accept += 1;
-                if self.events_since_accept >= ACCEPT_EVERY {
-                    self.accept_wanted = true;
-                }
-            }
+            Token(key) => self.drive(registry, key, now),
         }
         self.accept_if_wanted(registry, now);
     }

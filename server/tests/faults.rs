@@ -104,6 +104,15 @@ fn assert_echo_then_clean_eof(
     }
 }
 
+/// Waits (bounded) until the server holds no more descriptors than before.
+fn assert_fds_back_to(pid: u32, baseline: usize) {
+    assert!(
+        wait_until(PATIENCE, || open_fds(pid) <= baseline),
+        "server holds {} fds, {baseline} before",
+        open_fds(pid)
+    );
+}
+
 fn assert_healthy(server: &mut Program) {
     assert!(
         server.running(),
@@ -340,11 +349,7 @@ fn peer_that_never_reads_its_echo_is_dropped_while_others_are_served() {
         "the echo prefix is byte-exact"
     );
     drop(stuck);
-    assert!(
-        wait_until(PATIENCE, || open_fds(pid) <= baseline_fds),
-        "server holds {} fds, {baseline_fds} before",
-        open_fds(pid)
-    );
+    assert_fds_back_to(pid, baseline_fds);
     assert_healthy(&mut server);
 }
 
@@ -399,11 +404,7 @@ fn peer_reset_closes_only_that_connection() {
             "{fail}"
         );
     }
-    assert!(
-        wait_until(PATIENCE, || open_fds(pid) <= baseline_fds),
-        "server holds {} fds, {baseline_fds} before",
-        open_fds(pid)
-    );
+    assert_fds_back_to(pid, baseline_fds);
     assert_healthy(&mut server);
 }
 
@@ -666,11 +667,7 @@ fn flood_of_two_thousand_connections_is_served_and_every_descriptor_returned() {
         "only {echoed} of {CONNECTIONS} were echoed"
     );
     assert!(took < Duration::from_secs(30), "the flood took {took:?}");
-    assert!(
-        wait_until(PATIENCE, || open_fds(pid) <= baseline_fds),
-        "server holds {} fds after the flood, {baseline_fds} before",
-        open_fds(pid)
-    );
+    assert_fds_back_to(pid, baseline_fds);
     timed_echo(port, b"after the flood\n");
     assert_healthy(&mut server);
 }
