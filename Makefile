@@ -2,11 +2,8 @@
 # `make test` checks everything (lint, unit, integration, end-to-end on Docker).
 
 SHELL := /bin/sh
-# Static binaries need an explicit target so build scripts and proc-macros
-# stay dynamic; derive it from the host so arm64 works as well as x86_64.
-TARGET ?= $(shell rustc -vV | sed -n 's/^host: //p')
-RELEASE_DIR := target/$(TARGET)/release
-STATIC_RUSTFLAGS := -C target-feature=+crt-static
+# The builder stage's Rust image, as pinned in the Dockerfiles (one place).
+RUST_IMAGE := $(shell sed -n 's/^ARG RUST_IMAGE=//p' server/Dockerfile)
 
 # Docker Compose: the v2 plugin where the machine has it, else docker-compose v1.
 ifeq ($(origin COMPOSE), undefined)
@@ -17,15 +14,13 @@ endif
 PROJECT ?= tp0
 COMPOSE_YAML ?= docker-compose-dev.yaml
 DOCKER_COMPOSE = $(COMPOSE) -p $(PROJECT) -f $(COMPOSE_YAML)
-# Where the Dockerfiles find the static binaries (no target triple in them).
-STAGE_DIR := target/docker
 BUSYBOX_IMAGE ?= busybox:latest
+# The compose flavours the end-to-end tests run under: each one installed.
+E2E_COMPOSE_FLAVOURS := $(shell docker-compose version >/dev/null 2>&1 && echo v1) \
+	$(shell docker compose version >/dev/null 2>&1 && echo v2)
 
-.PHONY: build lint test-rust test bench docker-image docker-compose-up \
-	docker-compose-down docker-compose-logs busybox-image test-docker
-
-build:
-	RUSTFLAGS="$(STATIC_RUSTFLAGS)" cargo build --release --locked --target $(TARGET) -p server -p client
+.PHONY: lint test-rust test bench builder-image docker-image docker-compose-up \
+	docker-compose-down docker-compose-logs busybox-image test-docker docker-timings
 
 lint:
 	cargo fmt --all --check
@@ -35,15 +30,29 @@ test-rust:
 	cargo test --locked
 
 # End-to-end tests against the real Docker engine (see docker-e2e/), one at a
-# time: they start containers and stop them with signals.
+# time (they start containers and stop them with signals), once under each
+# compose flavour the machine has.
 test-docker: docker-image busybox-image
-	cargo test --locked -p docker-e2e -- --test-threads=1
+	@if [ -z "$(strip $(E2E_COMPOSE_FLAVOURS))" ]; then \
+		echo "test-docker: neither docker-compose nor docker compose is installed" >&2; exit 1; \
+	fi
+	@for flavour in $(E2E_COMPOSE_FLAVOURS); do \
+		case $$flavour in v1) compose=docker-compose ;; v2) compose='docker compose' ;; esac; \
+		echo "test-docker: end-to-end tests under $$compose"; \
+		COMPOSE="$$compose" cargo test --locked -p docker-e2e -- --test-threads=1 || exit 1; \
+	done
 
 test: lint test-rust test-docker
 
-docker-image: build
-	mkdir -p $(STAGE_DIR)
-	cp $(RELEASE_DIR)/server $(RELEASE_DIR)/client $(STAGE_DIR)/
+# The pinned Rust image of the Dockerfiles' builder stage: present, else
+# pulled, else a local stand-in made from Debian's packages and this
+# machine's toolchain (see scripts/builder-image.sh).
+builder-image:
+	@sh scripts/builder-image.sh $(RUST_IMAGE)
+
+# Exactly the commands a user or a grader runs: both images build from
+# source inside Docker; the second reuses the first one's builder layers.
+docker-image: builder-image
 	docker build -f ./server/Dockerfile -t server:latest .
 	docker build -f ./client/Dockerfile -t client:latest .
 
@@ -57,6 +66,11 @@ docker-compose-down:
 
 docker-compose-logs:
 	$(DOCKER_COMPOSE) logs -f
+
+# Image build and start-up times (README "Docker workflow"), measured on a
+# copy of the tree so the working tree is never touched.
+docker-timings: builder-image
+	@sh scripts/docker-timings.sh
 
 # No registry is reachable, so the netcat image for validar-echo-server.sh is
 # made locally when missing: Debian's static busybox in an empty image.

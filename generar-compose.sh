@@ -4,9 +4,32 @@
 #   ./generar-compose.sh <output-file> <client-count>
 #
 # <client-count> is a non-negative integer (0 = server only). On a usage
-# error nothing is written and the exit status is 2. The generator is the
-# workspace's compose-gen binary, built on first use; the output path is
-# taken relative to the current directory.
+# error nothing is written and the exit status is 2. The output path is taken
+# relative to the current directory.
+#
+# Needs nothing but Docker: the generator (the workspace's compose-gen) runs
+# from its own image, built from source with the same builder stage as the
+# server and client images (a cache hit once those are built). It runs as the
+# caller, with only the output file's directory mounted.
 set -eu
-here=$(dirname -- "$0")
-exec cargo run --quiet --release --manifest-path "$here/Cargo.toml" -p compose-gen -- "$@"
+here=$(cd -- "$(dirname -- "$0")" && pwd)
+image=${COMPOSE_GEN_IMAGE:-tp0-compose-gen:latest}
+
+if ! build_log=$(docker build -q -f "$here/compose-gen/Dockerfile" -t "$image" "$here" 2>&1); then
+    printf '%s\n' "$build_log" >&2
+    echo "generar-compose.sh: cannot build the generator image $image" >&2
+    exit 1
+fi
+
+mount=""
+if [ "$#" -eq 2 ] && [ -n "$1" ]; then
+    # The directory that will hold the file, under the same absolute path
+    # inside the container, so paths and messages read as the caller wrote them.
+    outdir=$(cd -- "$(dirname -- "$1")" 2>/dev/null && pwd) || {
+        echo "generar-compose.sh: no such directory: $(dirname -- "$1")" >&2
+        exit 1
+    }
+    mount="$outdir:$outdir"
+fi
+exec docker run --rm --network none --user "$(id -u):$(id -g)" \
+    ${mount:+--volume "$mount"} --workdir "$PWD" "$image" "$@"

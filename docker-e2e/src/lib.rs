@@ -44,11 +44,19 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The compose command: `docker compose` where the v2 plugin is installed,
-/// else `docker-compose` (v1), as the Makefile chooses.
+/// The compose command: `$COMPOSE` when set (`make test-docker` runs the
+/// suite once with `docker-compose`, v1, and once with `docker compose`, v2),
+/// else `docker compose` where the v2 plugin is installed, else
+/// `docker-compose`, as the Makefile chooses.
 pub fn compose_command() -> &'static [String] {
     static COMMAND: OnceLock<Vec<String>> = OnceLock::new();
     COMMAND.get_or_init(|| {
+        if let Ok(chosen) = std::env::var("COMPOSE") {
+            let words: Vec<String> = chosen.split_whitespace().map(str::to_owned).collect();
+            if !words.is_empty() {
+                return words;
+            }
+        }
         let v2 = Command::new("docker")
             .args(["compose", "version"])
             .output()
@@ -59,6 +67,44 @@ pub fn compose_command() -> &'static [String] {
             vec!["docker-compose".to_owned()]
         }
     })
+}
+
+/// A compose output line without what some compose builds put before it:
+/// Compose v2.26 writes `ESC[2K` (erase line) before every `logs` line, even
+/// into a pipe.
+pub fn strip_terminal_codes(line: &str) -> &str {
+    let mut rest = line;
+    while let Some(after) = rest.strip_prefix("\u{1b}[") {
+        let end = after
+            .find(|c: char| c.is_ascii_alphabetic())
+            .map_or(after.len(), |i| i + 1);
+        rest = &after[end..];
+    }
+    rest
+}
+
+/// A copy of the repository as a fresh clone has it: every tracked file, as
+/// it is in the working tree, and nothing else (no `target/`, nothing staged
+/// by an earlier build). Removed when dropped.
+pub fn fresh_checkout() -> tempfile::TempDir {
+    let root = repo_root();
+    let out = run("git", &["-C", root.to_str().expect("a UTF-8 path"), "ls-files", "-z"]);
+    assert!(out.status.success(), "git ls-files failed: {out:?}");
+    let dir = tempfile::Builder::new()
+        .prefix("tp0e2e-checkout-")
+        .tempdir()
+        .expect("create a temporary directory");
+    for name in out.stdout.split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let name = std::str::from_utf8(name).expect("a UTF-8 file name");
+        let from = root.join(name);
+        if !from.exists() {
+            continue; // deleted in the working tree, not yet committed
+        }
+        let to = dir.path().join(name);
+        fs::create_dir_all(to.parent().expect("a parent")).expect("create a directory");
+        fs::copy(&from, &to).unwrap_or_else(|e| panic!("copy {name}: {e}"));
+    }
+    dir
 }
 
 /// Runs `program args`, bounded by [`COMMAND_TIMEOUT`], and returns what it
