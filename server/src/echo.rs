@@ -11,7 +11,7 @@
 //! are closed in one place.
 
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Shutdown, SocketAddr};
+use std::net::{IpAddr, Shutdown};
 use std::os::raw::c_int;
 use std::time::{Duration, Instant};
 
@@ -21,7 +21,9 @@ use reactor::framer::LineFramer;
 use reactor::mio::event::Event;
 use reactor::mio::net::{TcpListener, TcpStream};
 use reactor::mio::{Interest, Registry, Token};
-use reactor::net::{classify_accept_error, interrupted, would_block, AcceptError};
+use reactor::net::{
+    bind_any_interface, classify_accept_error, interrupted, would_block, AcceptError, AnyInterface,
+};
 use reactor::{signal_name, Handler, LogLine, Outcome, FIRST_RESERVED};
 use slab::Slab;
 
@@ -114,15 +116,20 @@ pub struct EchoServer {
 impl EchoServer {
     /// Binds the listener (with the configured backlog) and registers it.
     pub fn bind(config: ServerConfig, registry: &Registry) -> io::Result<Self> {
-        let addr = SocketAddr::from(([0, 0, 0, 0], config.port));
-        let mut listener = reactor::net::bind_listener(addr, config.listen_backlog)?;
+        let AnyInterface {
+            mut listener,
+            ipv6_unavailable,
+        } = bind_any_interface(config.port, config.listen_backlog)?;
         registry.register(&mut listener, LISTENER, Interest::READABLE)?;
-        info!(
-            "{}",
-            LogLine::new("listen", Outcome::Success)
-                .field("port", listener.local_addr()?.port())
-                .field("listen_backlog", config.listen_backlog)
-        );
+        let local = listener.local_addr()?;
+        let mut line = LogLine::new("listen", Outcome::Success)
+            .field("port", local.port())
+            .field("listen_backlog", config.listen_backlog)
+            .field("address", local);
+        if let Some(why) = ipv6_unavailable {
+            line = line.field("ipv6", "unavailable").field("reason", why);
+        }
+        info!("{line}");
         Ok(EchoServer {
             config,
             listener: Some(listener),
@@ -151,7 +158,9 @@ impl EchoServer {
                 return;
             };
             match listener.accept() {
-                Ok((stream, addr)) => self.admit(registry, stream, addr.ip(), now),
+                // An IPv4 peer on the dual-stack listener is `::ffff:a.b.c.d`:
+                // logged as the plain IPv4 address it is.
+                Ok((stream, addr)) => self.admit(registry, stream, addr.ip().to_canonical(), now),
                 Err(e) => match classify_accept_error(&e) {
                     AcceptError::Drained => {
                         self.at_cap = false;

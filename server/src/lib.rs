@@ -23,7 +23,7 @@ server: echo server; each connection gets its first line back, then is closed.
 usage: server [--config PATH] [--help] [--version]
 
 Settings (environment variable > config.ini [DEFAULT] key > default):
-  SERVER_PORT               TCP port on all interfaces          12345
+  SERVER_PORT               TCP port on all interfaces, IPv6 and IPv4   12345
   SERVER_LISTEN_BACKLOG     listen(2) backlog                   5
   LOGGING_LEVEL             ERROR, WARNING, INFO or DEBUG       INFO
   SERVER_SHUTDOWN_GRACE     time in-flight exchanges get after SIGTERM   500ms
