@@ -4,9 +4,11 @@
 //! # Layout
 //!
 //! - [`config`]: settings from `SERVER_*` variables, `config.ini`, defaults.
+//! - [`budget`]: the memory budget all connection buffers share.
 //! - [`echo`]: the [`EchoServer`] handler the reactor drives.
 //! - [`run`]: what `main` does, as a function tests and `main` share.
 
+pub mod budget;
 pub mod config;
 pub mod echo;
 
@@ -31,6 +33,7 @@ Settings (environment variable > config.ini [DEFAULT] key > default):
   SERVER_READ_TIMEOUT       total time to deliver a message     5s
   SERVER_WRITE_TIMEOUT      total time to take the echo         5s
   SERVER_MAX_CONNECTIONS    concurrent connections              auto (fd limit)
+  SERVER_MAX_BUFFERED_BYTES bytes all connections buffer together   67108864
   SERVER_MESSAGES_PER_CONNECTION  messages answered before closing (0 = no limit)  1
   SERVER_IP                 accepted and ignored
 
