@@ -134,6 +134,12 @@ impl LineFramer {
     pub fn buffered(&self) -> usize {
         self.buf.len() - self.taken
     }
+
+    /// Bytes of memory the buffer occupies (its capacity): what a memory
+    /// budget must count, as it can exceed what is buffered.
+    pub fn allocated(&self) -> usize {
+        self.buf.capacity()
+    }
 }
 
 fn memchr(haystack: &[u8]) -> Option<usize> {

@@ -38,6 +38,9 @@ pub struct ServerConfig {
     /// Messages answered per connection before closing it; 0 means no limit
     /// (a persistent connection). The course's protocol is 1.
     pub messages_per_connection: u64,
+    /// Bytes all connections may buffer together (partial messages, pending
+    /// echoes); at the limit the server stops reading partial messages.
+    pub max_buffered_bytes: usize,
 }
 
 impl ServerConfig {
@@ -101,6 +104,12 @@ impl ServerConfig {
                 "1",
                 |t| parse_in_range(t, 0u64, u64::MAX),
             )?,
+            max_buffered_bytes: layers.get(
+                "SERVER_MAX_BUFFERED_BYTES",
+                "SERVER_MAX_BUFFERED_BYTES",
+                "67108864",
+                |t| parse_in_range(t, 1usize, usize::MAX),
+            )?,
         })
     }
 
@@ -116,6 +125,7 @@ impl ServerConfig {
             .field("write_timeout", &self.write_timeout)
             .field("max_connections", self.max_connections)
             .field("messages_per_connection", self.messages_per_connection)
+            .field("max_buffered_bytes", self.max_buffered_bytes)
     }
 }
 

@@ -9,9 +9,16 @@
 //! connection; with `SERVER_MESSAGES_PER_CONNECTION` other than 1 it goes back
 //! to `Reading` for the next one. Every phase has a deadline; all connections
 //! are closed in one place.
+//!
+//! What connections buffer is charged to one [`MemoryBudget`]. When it is
+//! spent, a connection with unread input is *parked*: not read (readiness
+//! is edge-triggered, so it is remembered in a queue) until bytes are
+//! released, then resumed. One connection at a time may read past the
+//! budget, so parked partial messages never wait on each other.
 
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Shutdown, SocketAddr};
+use std::net::{IpAddr, Shutdown};
 use std::os::raw::c_int;
 use std::time::{Duration, Instant};
 
@@ -21,10 +28,13 @@ use reactor::framer::LineFramer;
 use reactor::mio::event::Event;
 use reactor::mio::net::{TcpListener, TcpStream};
 use reactor::mio::{Interest, Registry, Token};
-use reactor::net::{classify_accept_error, interrupted, would_block, AcceptError};
+use reactor::net::{
+    bind_any_interface, classify_accept_error, interrupted, would_block, AcceptError, AnyInterface,
+};
 use reactor::{signal_name, Handler, LogLine, Outcome, FIRST_RESERVED};
 use slab::Slab;
 
+use crate::budget::{MemoryBudget, GUARANTEED_BYTES};
 use crate::config::ServerConfig;
 
 /// The listener's token, just below the reactor's own.
@@ -37,6 +47,8 @@ const LINGER: Duration = Duration::from_millis(500);
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// At most one accept-error line per this period, so a storm cannot flood the log.
 const ACCEPT_ERROR_LOG_EVERY: Duration = Duration::from_secs(1);
+/// At most one memory-budget line per this period.
+const BUDGET_LOG_EVERY: Duration = Duration::from_secs(1);
 
 /// Where one connection is in its exchange.
 #[derive(Debug)]
@@ -66,6 +78,13 @@ struct Connection {
     echoed: u64,
     /// The peer has closed its side.
     peer_closed: bool,
+    /// Bytes of buffer charged to the memory budget.
+    charged: usize,
+    /// Input waits unread for budget; the connection is in the parked queue.
+    parked: bool,
+    /// The current message was held back by the budget at some point (said
+    /// in the fail line should its deadline pass).
+    held_back: bool,
 }
 
 /// What driving a connection led to.
@@ -73,6 +92,8 @@ struct Connection {
 enum Step {
     /// Waiting for readiness of this kind.
     Wait(Interest),
+    /// Input is waiting but the memory budget is spent.
+    Park,
     /// The connection is over; log at `fail` if a reason is given.
     Close(Option<String>),
 }
@@ -109,21 +130,39 @@ pub struct EchoServer {
     accept_wanted: bool,
     /// At the connection cap (logged once per stay there).
     at_cap: bool,
+    /// What all connection buffers hold together, against the limit.
+    budget: MemoryBudget,
+    /// Parked connections, oldest first; entries of connections that have
+    /// since closed or moved on are skipped.
+    parked: VecDeque<(usize, u64)>,
+    /// The one connection allowed to read past the budget, so that at least
+    /// one partial message can always complete.
+    privileged: Option<(usize, u64)>,
+    last_budget_log: Option<Instant>,
 }
 
 impl EchoServer {
     /// Binds the listener (with the configured backlog) and registers it.
     pub fn bind(config: ServerConfig, registry: &Registry) -> io::Result<Self> {
-        let addr = SocketAddr::from(([0, 0, 0, 0], config.port));
-        let mut listener = reactor::net::bind_listener(addr, config.listen_backlog)?;
+        let AnyInterface {
+            mut listener,
+            ipv6_unavailable,
+        } = bind_any_interface(config.port, config.listen_backlog)?;
         registry.register(&mut listener, LISTENER, Interest::READABLE)?;
-        info!(
-            "{}",
-            LogLine::new("listen", Outcome::Success)
-                .field("port", listener.local_addr()?.port())
-                .field("listen_backlog", config.listen_backlog)
-        );
+        let local = listener.local_addr()?;
+        let mut line = LogLine::new("listen", Outcome::Success)
+            .field("port", local.port())
+            .field("listen_backlog", config.listen_backlog)
+            .field("address", local);
+        if let Some(why) = ipv6_unavailable {
+            line = line.field("ipv6", "unavailable").field("reason", why);
+        }
+        info!("{line}");
         Ok(EchoServer {
+            budget: MemoryBudget::new(config.max_buffered_bytes),
+            parked: VecDeque::new(),
+            privileged: None,
+            last_budget_log: None,
             config,
             listener: Some(listener),
             conns: Slab::new(),
@@ -151,7 +190,9 @@ impl EchoServer {
                 return;
             };
             match listener.accept() {
-                Ok((stream, addr)) => self.admit(registry, stream, addr.ip(), now),
+                // An IPv4 peer on the dual-stack listener is `::ffff:a.b.c.d`:
+                // logged as the plain IPv4 address it is.
+                Ok((stream, addr)) => self.admit(registry, stream, addr.ip().to_canonical(), now),
                 Err(e) => match classify_accept_error(&e) {
                     AcceptError::Drained => {
                         self.at_cap = false;
@@ -218,6 +259,9 @@ impl EchoServer {
             interest: Interest::READABLE,
             echoed: 0,
             peer_closed: false,
+            charged: 0,
+            parked: false,
+            held_back: false,
         });
         self.deadlines.push(deadline, (key, self.next_id));
         info!(
@@ -235,12 +279,36 @@ impl EchoServer {
             return; // closed earlier in this batch: a stale event
         };
         let before = conn.deadline;
-        let step = conn.advance(&mut self.read_buf, &self.config, now);
+        let privileged = self.privileged == Some((key, conn.id));
+        let step = conn.advance(
+            &mut self.read_buf,
+            &self.config,
+            &mut self.budget,
+            privileged,
+            now,
+        );
+        if privileged && !conn.holds_partial() {
+            self.privileged = None;
+        }
+        if conn.deadline != before && !matches!(step, Step::Close(_)) {
+            self.deadlines.push(conn.deadline, (key, conn.id));
+        }
         match step {
-            Step::Wait(interest) => {
-                if conn.deadline != before {
-                    self.deadlines.push(conn.deadline, (key, conn.id));
+            Step::Park if self.privileged.is_none() => {
+                conn.parked = false;
+                self.privileged = Some((key, conn.id));
+                self.drive(registry, key, now); // privileged: it reads, never parks
+            }
+            Step::Park => {
+                conn.held_back = true;
+                if !conn.parked {
+                    conn.parked = true;
+                    self.parked.push_back((key, conn.id));
                 }
+                self.log_budget_spent(now);
+            }
+            Step::Wait(interest) => {
+                conn.parked = false;
                 if interest != conn.interest {
                     conn.interest = interest;
                     if let Err(e) = registry.reregister(&mut conn.stream, Token(key), interest) {
@@ -256,9 +324,18 @@ impl EchoServer {
     fn close(&mut self, key: usize, failure: Option<String>) {
         // Dropping the stream closes the descriptor, which also takes it out
         // of the epoll set: no deregister call (one syscall per connection).
-        let Some(conn) = self.conns.try_remove(key) else {
+        let Some(mut conn) = self.conns.try_remove(key) else {
             return;
         };
+        self.budget.settle(&mut conn.charged, 0);
+        if self.privileged == Some((key, conn.id)) {
+            self.privileged = None;
+        }
+        debug_assert!(
+            !self.conns.is_empty() || self.budget.held() == 0,
+            "no connection left, yet {} bytes charged",
+            self.budget.held()
+        );
         if let Some(why) = failure {
             warn!(
                 "{}",
@@ -280,6 +357,38 @@ impl EchoServer {
         // connections, which would recurse once per queued connection).
         if self.conns.len() + 1 == self.config.max_connections {
             self.accept_wanted = true;
+        }
+    }
+
+    /// Parked connections read again, oldest first, while there is budget
+    /// (or nobody holds the privilege to read past it).
+    fn resume_parked(&mut self, registry: &Registry, now: Instant) {
+        while let Some(&(key, id)) = self.parked.front() {
+            if self.budget.room() == 0 && self.privileged.is_some() {
+                return;
+            }
+            self.parked.pop_front();
+            if let Some(conn) = self.conns.get_mut(key).filter(|c| c.id == id && c.parked) {
+                conn.parked = false;
+                self.drive(registry, key, now); // parks again, at the back, if need be
+            }
+        }
+    }
+
+    fn log_budget_spent(&mut self, now: Instant) {
+        let due = self
+            .last_budget_log
+            .is_none_or(|last| now.duration_since(last) >= BUDGET_LOG_EVERY);
+        if due {
+            self.last_budget_log = Some(now);
+            warn!(
+                "{}",
+                LogLine::new("memory_budget", Outcome::InProgress)
+                    .field("reading", "paused")
+                    .field("buffered_bytes", self.budget.held())
+                    .field("max_buffered_bytes", self.budget.limit())
+                    .field("parked_connections", self.parked.len())
+            );
         }
     }
 
@@ -349,7 +458,11 @@ impl EchoServer {
         };
         let failure = match conn.phase {
             // Between messages of a persistent connection: idle, not a failure.
-            Phase::Reading if conn.echoed > 0 && conn.framer.is_empty() => None,
+            Phase::Reading if conn.echoed > 0 && conn.framer.is_empty() && !conn.parked => None,
+            Phase::Reading if conn.held_back => Some(format!(
+                "no complete message within {}; reading was paused by the memory budget",
+                self.config.read_timeout
+            )),
             Phase::Reading => Some(format!(
                 "no complete message within {}",
                 self.config.read_timeout
@@ -367,11 +480,54 @@ impl EchoServer {
 impl Connection {
     /// Whether the connection has received nothing and owes nothing.
     fn is_idle(&self) -> bool {
-        matches!(self.phase, Phase::Reading) && self.framer.is_empty()
+        matches!(self.phase, Phase::Reading) && self.framer.is_empty() && !self.parked
     }
 
-    /// Reads, frames, writes and lingers until the socket would block.
-    fn advance(&mut self, buf: &mut [u8], config: &ServerConfig, now: Instant) -> Step {
+    /// Whether part of a message is buffered, waiting for the rest.
+    fn holds_partial(&self) -> bool {
+        matches!(self.phase, Phase::Reading) && !self.framer.is_empty()
+    }
+
+    /// Bytes of memory the connection's buffers occupy.
+    fn footprint(&self) -> usize {
+        let echo = match &self.phase {
+            Phase::Writing { echo, .. } => echo.capacity(),
+            _ => 0,
+        };
+        self.framer.allocated() + echo
+    }
+
+    /// Runs the exchange as far as it goes, then charges what its buffers
+    /// hold to the budget.
+    fn advance(
+        &mut self,
+        buf: &mut [u8],
+        config: &ServerConfig,
+        budget: &mut MemoryBudget,
+        privileged: bool,
+        now: Instant,
+    ) -> Step {
+        let step = self.exchange(buf, config, budget, privileged, now);
+        self.settle(budget);
+        step
+    }
+
+    /// Charges the budget with what the buffers occupy now.
+    fn settle(&mut self, budget: &mut MemoryBudget) {
+        let footprint = self.footprint();
+        budget.settle(&mut self.charged, footprint);
+    }
+
+    /// Reads, frames, writes and lingers until the socket would block; reads
+    /// no more than the budget allows unless `privileged`.
+    fn exchange(
+        &mut self,
+        buf: &mut [u8],
+        config: &ServerConfig,
+        budget: &mut MemoryBudget,
+        privileged: bool,
+        now: Instant,
+    ) -> Step {
         loop {
             match &mut self.phase {
                 Phase::Reading => {
@@ -383,7 +539,30 @@ impl Connection {
                     if self.peer_closed {
                         return Step::Close(None);
                     }
-                    match self.stream.read(buf) {
+                    self.settle(budget);
+                    let mut allowance = if privileged {
+                        buf.len()
+                    } else {
+                        budget.allowance(self.charged, buf.len())
+                    };
+                    if allowance == 0 {
+                        // No budget for more of a partial message; but a read
+                        // that ends one (its `\n` or the EOF within the next
+                        // few bytes) is let through: the message then leaves
+                        // for its echo. Look before taking.
+                        let window = GUARANTEED_BYTES.min(buf.len());
+                        match self.stream.peek(&mut buf[..window]) {
+                            Ok(0) => allowance = 1, // EOF: the read returns it
+                            Ok(n) => match buf[..n].iter().position(|&b| b == b'\n') {
+                                Some(end) => allowance = end + 1,
+                                None => return Step::Park,
+                            },
+                            Err(e) if would_block(&e) => return Step::Wait(Interest::READABLE),
+                            Err(e) if interrupted(&e) => continue,
+                            Err(e) => return Step::Close(Some(format!("read failed: {e}"))),
+                        }
+                    }
+                    match self.stream.read(&mut buf[..allowance]) {
                         Ok(0) => {
                             self.peer_closed = true;
                             match self.framer.finish() {
@@ -415,6 +594,11 @@ impl Connection {
                             self.echoed += 1;
                             let limit = config.messages_per_connection;
                             if limit == 0 || self.echoed < limit {
+                                if self.framer.is_empty() {
+                                    // An idle connection keeps no buffer
+                                    // charged to the memory budget.
+                                    self.framer.clear();
+                                }
                                 self.phase = Phase::Reading;
                                 self.deadline = now + config.read_timeout.duration;
                             } else if let Some(step) = self.end_exchange(now) {
@@ -453,7 +637,11 @@ impl Connection {
         None
     }
 
-    fn start_echo(&mut self, echo: Vec<u8>, config: &ServerConfig, now: Instant) {
+    fn start_echo(&mut self, mut echo: Vec<u8>, config: &ServerConfig, now: Instant) {
+        // The framer's buffer may have doubled for the last bytes: hold no
+        // more than the echo while the peer takes it.
+        echo.shrink_to_fit();
+        self.held_back = false;
         self.phase = Phase::Writing { echo, sent: 0 };
         self.deadline = now + config.write_timeout.duration;
     }
@@ -524,6 +712,8 @@ impl Handler for EchoServer {
                 .retain(|at, (key, id)| deadline_stands(conns, at, key, id));
         }
         self.accept_if_wanted(registry, now);
+        // Once per turn of the loop, after every event that may have released bytes.
+        self.resume_parked(registry, now);
     }
 
     fn next_deadline(&self) -> Option<Instant> {

@@ -4,9 +4,11 @@
 //! # Layout
 //!
 //! - [`config`]: settings from `SERVER_*` variables, `config.ini`, defaults.
+//! - [`budget`]: the memory budget all connection buffers share.
 //! - [`echo`]: the [`EchoServer`] handler the reactor drives.
 //! - [`run`]: what `main` does, as a function tests and `main` share.
 
+pub mod budget;
 pub mod config;
 pub mod echo;
 
@@ -23,7 +25,7 @@ server: echo server; each connection gets its first line back, then is closed.
 usage: server [--config PATH] [--help] [--version]
 
 Settings (environment variable > config.ini [DEFAULT] key > default):
-  SERVER_PORT               TCP port on all interfaces          12345
+  SERVER_PORT               TCP port on all interfaces, IPv6 and IPv4   12345
   SERVER_LISTEN_BACKLOG     listen(2) backlog                   5
   LOGGING_LEVEL             ERROR, WARNING, INFO or DEBUG       INFO
   SERVER_SHUTDOWN_GRACE     time in-flight exchanges get after SIGTERM   500ms
@@ -31,6 +33,7 @@ Settings (environment variable > config.ini [DEFAULT] key > default):
   SERVER_READ_TIMEOUT       total time to deliver a message     5s
   SERVER_WRITE_TIMEOUT      total time to take the echo         5s
   SERVER_MAX_CONNECTIONS    concurrent connections              auto (fd limit)
+  SERVER_MAX_BUFFERED_BYTES bytes all connections buffer together   67108864
   SERVER_MESSAGES_PER_CONNECTION  messages answered before closing (0 = no limit)  1
   SERVER_IP                 accepted and ignored
 

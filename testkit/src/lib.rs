@@ -430,3 +430,9 @@ pub fn listen_backlogs(port: u16) -> Vec<String> {
         .filter_map(|l| l.split_whitespace().nth(2).map(str::to_owned))
         .collect()
 }
+
+/// Whether this host can use IPv6 on loopback (`[::1]` can be bound); tests
+/// that need it print a reason and pass without running where it cannot.
+pub fn ipv6_loopback() -> bool {
+    TcpListener::bind("[::1]:0").is_ok()
+}

@@ -1,0 +1,268 @@
+//! The real server under `SERVER_MAX_BUFFERED_BYTES`: many peers holding
+//! partial messages cannot make it buffer much more than the budget, a short
+//! message is still served meanwhile, a parked message is read once memory
+//! frees, and a parked peer still meets its read deadline.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use testkit::{
+    connect, exchange, open_fds, raise_fd_limit, read_to_end, reset_on_close, rss_bytes,
+    start_server, wait_until, Program, SIGTERM,
+};
+
+const PATIENCE: Duration = Duration::from_secs(30);
+const MIB: u64 = 1024 * 1024;
+
+/// One exchange that must be echoed; returns how long it took, connect included.
+fn timed_echo(port: u16, message: &[u8]) -> Duration {
+    let start = Instant::now();
+    assert_eq!(exchange(port, message), message, "echo of {message:?}");
+    start.elapsed()
+}
+
+/// Bytes the server has not read yet on its end of `peer`'s connection
+/// (the Recv-Q column `ss` shows for it).
+fn unread_by_server(port: u16, peer: &TcpStream) -> usize {
+    let peer_port = peer.local_addr().unwrap().port();
+    let out = Command::new("ss")
+        .args([
+            "-Htn",
+            "state",
+            "established",
+            &format!("sport = :{port} and dport = :{peer_port}"),
+        ])
+        .output()
+        .expect("ss (iproute2) is installed");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .and_then(|q| q.parse().ok())
+        .unwrap_or_else(|| panic!("no server socket for peer port {peer_port}"))
+}
+
+/// A peer that has sent `bytes` and waits until the server has read them all.
+fn peer_read_in_full(port: u16, bytes: &[u8]) -> TcpStream {
+    let mut stream = connect(port);
+    stream.write_all(bytes).unwrap();
+    assert!(
+        wait_until(PATIENCE, || unread_by_server(port, &stream) == 0),
+        "the server left {} bytes unread with room in its budget",
+        unread_by_server(port, &stream)
+    );
+    stream
+}
+
+fn assert_healthy(server: &mut Program) {
+    assert!(server.running(), "{}", server.lines().join("\n"));
+    assert!(
+        server.lines_with(&["panicked"]).is_empty(),
+        "{}",
+        server.lines().join("\n")
+    );
+}
+
+#[test]
+fn two_thousand_partial_messages_stay_within_the_budget_while_others_are_served() {
+    const PEERS: usize = 2000;
+    const PER_PEER: usize = 64 * 1024;
+    const BUDGET: u64 = 16 * MIB;
+    /// Above the budget: the privileged reader, each peer's guaranteed
+    /// kilobyte and allocator slack, connection state, the log buffer.
+    const OVERHEAD: u64 = 24 * MIB;
+    let limit = raise_fd_limit(8192);
+    if limit < PEERS as u64 + 256 {
+        eprintln!(
+            "skipped: the fd limit is {limit}, the test needs {}",
+            PEERS + 256
+        );
+        return;
+    }
+    let (mut server, port) = start_server(&[
+        ("SERVER_MAX_BUFFERED_BYTES", "16777216"),
+        ("SERVER_MAX_CONNECTIONS", "4096"),
+        ("SERVER_LISTEN_BACKLOG", "1024"),
+        ("SERVER_READ_TIMEOUT", "120s"),
+    ]);
+    let pid = server.pid();
+    // Descriptors before the warm-up, whose connection may still linger after it.
+    let baseline_fds = open_fds(pid);
+    timed_echo(port, b"warm up\n");
+    let baseline_rss = rss_bytes(pid);
+
+    let payload = vec![b'x'; PER_PEER];
+    let started = Instant::now();
+    let peers: Vec<TcpStream> = (0..PEERS)
+        .map(|_| {
+            let mut peer = connect(port);
+            peer.write_all(&payload)
+                .expect("the kernel buffers a parked peer's bytes");
+            peer
+        })
+        .collect();
+    assert!(
+        wait_until(PATIENCE, || open_fds(pid) >= baseline_fds + PEERS),
+        "the server accepted only {} of {PEERS} peers",
+        open_fds(pid) - baseline_fds
+    );
+    eprintln!(
+        "{PEERS} peers connected and sent in {:?}",
+        started.elapsed()
+    );
+
+    // Short exchanges while the budget is spent; the server's RSS sampled
+    // between them, so that the peak is seen.
+    let mut peak = rss_bytes(pid);
+    let mut latencies = Vec::new();
+    for i in 0..10 {
+        latencies.push(timed_echo(port, format!("meanwhile {i}\n").as_bytes()));
+        peak = peak.max(rss_bytes(pid));
+    }
+    let growth = peak.saturating_sub(baseline_rss);
+    let slowest = *latencies.iter().max().unwrap();
+    eprintln!(
+        "peers hold {} MiB; server RSS {} KiB before, grew {} KiB at most; exchanges took {latencies:?}",
+        (PEERS * PER_PEER) as u64 / MIB,
+        baseline_rss / 1024,
+        growth / 1024
+    );
+    assert!(
+        growth < BUDGET + OVERHEAD,
+        "server RSS grew by {} KiB, budget {} KiB",
+        growth / 1024,
+        BUDGET / 1024
+    );
+    assert!(
+        slowest < Duration::from_millis(100),
+        "with the budget spent, short exchanges took {latencies:?}"
+    );
+    server.wait_line(
+        &[
+            "WARN",
+            "action: memory_budget | result: in_progress | reading: paused",
+        ],
+        PATIENCE,
+    );
+    assert!(
+        server.lines_with(&["result: fail"]).is_empty(),
+        "parked peers are within their deadline: {:?}",
+        server.lines_with(&["result: fail"])
+    );
+
+    // The peers go away abruptly: each connection, parked or not, is closed
+    // with its own fail line and every descriptor comes back.
+    for peer in &peers {
+        reset_on_close(peer);
+    }
+    drop(peers);
+    assert!(
+        wait_until(PATIENCE, || open_fds(pid) <= baseline_fds),
+        "server holds {} fds, {baseline_fds} before",
+        open_fds(pid)
+    );
+    let ended = server.wait_lines(
+        &["action: receive_message | result: fail | ip: 127.0.0.1"],
+        PEERS,
+        PATIENCE,
+    );
+    assert_eq!(ended.len(), PEERS, "one fail line per peer");
+    timed_echo(port, b"after\n");
+    assert_healthy(&mut server);
+    assert!(server.stop_with(SIGTERM, PATIENCE).0.success());
+}
+
+#[test]
+fn a_parked_message_is_read_and_echoed_once_memory_frees() {
+    let (mut server, port) = start_server(&[
+        ("SERVER_MAX_BUFFERED_BYTES", "16384"),
+        ("SERVER_READ_TIMEOUT", "20s"),
+    ]);
+    // Takes nearly the whole budget with a partial message.
+    let mut holder = peer_read_in_full(port, &[b'a'; 15_000]);
+    // Spends what is left; as nobody else may read past the budget, it may.
+    let mut privileged = peer_read_in_full(port, &[b'b'; 4_000]);
+    // A complete message that does not fit: parked, partly unread.
+    let parked_message = [vec![b'c'; 4_000], b"\n".to_vec()].concat();
+    let mut parked = connect(port);
+    parked.write_all(&parked_message).unwrap();
+    server.wait_line(
+        &[
+            "WARN",
+            "action: memory_budget | result: in_progress | reading: paused",
+        ],
+        PATIENCE,
+    );
+    assert!(
+        unread_by_server(port, &parked) > 0,
+        "the parked message was read"
+    );
+
+    // A short message still fits each connection's guaranteed allowance.
+    assert!(timed_echo(port, b"short\n") < Duration::from_secs(1));
+
+    // The holder completes its message: its echo frees the budget, and the
+    // parked message is read and answered.
+    holder.write_all(b"\n").unwrap();
+    let mut echo = Vec::new();
+    holder.read_to_end(&mut echo).unwrap();
+    assert_eq!(echo, [vec![b'a'; 15_000], b"\n".to_vec()].concat());
+    drop(holder);
+    assert_eq!(read_to_end(&mut parked), parked_message);
+
+    privileged.write_all(b"\n").unwrap();
+    privileged.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(
+        read_to_end(&mut privileged),
+        [vec![b'b'; 4_000], b"\n".to_vec()].concat()
+    );
+    assert!(
+        server.lines_with(&["result: fail"]).is_empty(),
+        "{:?}",
+        server.lines_with(&["result: fail"])
+    );
+    assert_healthy(&mut server);
+}
+
+#[test]
+fn a_parked_trickler_still_meets_its_read_deadline() {
+    let (mut server, port) = start_server(&[
+        ("SERVER_MAX_BUFFERED_BYTES", "16384"),
+        ("SERVER_READ_TIMEOUT", "1s"),
+    ]);
+    let _holder = peer_read_in_full(port, &[b'a'; 15_000]);
+    let _privileged = peer_read_in_full(port, &[b'b'; 4_000]);
+    let mut trickler = connect(port);
+    let start = Instant::now();
+    trickler.write_all(&[b't'; 4_000]).unwrap();
+    let mut writer = trickler.try_clone().unwrap();
+    let trickle = thread::spawn(move || {
+        // One more byte every 100 ms, never a `\n`, for at most 5 s.
+        for _ in 0..50 {
+            if writer.write_all(b"t").is_err() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    });
+    let mut rest = Vec::new();
+    let _ = trickler.read_to_end(&mut rest); // a clean close or a reset, both fine
+    let took = start.elapsed();
+    trickle.join().unwrap();
+    assert!(rest.is_empty(), "{} bytes came back", rest.len());
+    assert!(
+        took >= Duration::from_millis(800) && took < Duration::from_millis(2500),
+        "the parked trickler was closed after {took:?}, its deadline is 1s"
+    );
+    server.wait_line(
+        &[
+            "action: receive_message | result: fail | ip: 127.0.0.1",
+            "error: no complete message within 1s; reading was paused by the memory budget",
+        ],
+        PATIENCE,
+    );
+    assert!(timed_echo(port, b"still serving\n") < Duration::from_secs(1));
+    assert_healthy(&mut server);
+}
