@@ -131,3 +131,31 @@ fn make_docker_compose_down_removes_everything() {
         project.network()
     );
 }
+
+/// `docker stop -t 1` issued the moment the container has started: the
+/// program may still be in its first instructions, and must catch SIGTERM
+/// there too (as PID 1 an uncaught SIGTERM is ignored, and the stop would end
+/// in SIGKILL, 137).
+#[test]
+fn docker_stop_right_after_start_exits_0() {
+    require_images();
+    for image in ["server:latest", "client:latest"] {
+        for round in 0..5 {
+            let name = format!(
+                "tp0e2e-earlystop-{}-{round}",
+                image.trim_end_matches(":latest")
+            );
+            let _ = run("docker", &["rm", "-f", &name]);
+            let id = docker(&["run", "-d", "--name", &name, image]);
+            let _cleanup = TempContainer(id.trim().to_owned());
+            docker(&["stop", "-t", "1", &name]);
+            let code = exit_code(&name);
+            assert_eq!(
+                code,
+                0,
+                "{name}: exit {code} (137 = SIGKILL after the grace):\n{}",
+                logs(&name)
+            );
+        }
+    }
+}
