@@ -88,7 +88,10 @@ pub fn strip_terminal_codes(line: &str) -> &str {
 /// by an earlier build). Removed when dropped.
 pub fn fresh_checkout() -> tempfile::TempDir {
     let root = repo_root();
-    let out = run("git", &["-C", root.to_str().expect("a UTF-8 path"), "ls-files", "-z"]);
+    let out = run(
+        "git",
+        &["-C", root.to_str().expect("a UTF-8 path"), "ls-files", "-z"],
+    );
     assert!(out.status.success(), "git ls-files failed: {out:?}");
     let dir = tempfile::Builder::new()
         .prefix("tp0e2e-checkout-")

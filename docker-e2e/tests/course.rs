@@ -22,7 +22,10 @@ fn tp0_in_use() -> Option<String> {
     let mut names = vec!["server".to_owned()];
     names.extend((1..=CLIENTS).map(|id| format!("client{id}")));
     for name in names {
-        if run("docker", &["container", "inspect", &name]).status.success() {
+        if run("docker", &["container", "inspect", &name])
+            .status
+            .success()
+        {
             return Some(format!("a container named {name} exists"));
         }
     }
@@ -78,14 +81,42 @@ fn the_course_sequence_works_on_a_fresh_checkout() {
     let checkout = fresh_checkout();
     let dir = checkout.path();
     let clients = CLIENTS.to_string();
-    run_in(dir, "bash", &["generar-compose.sh", "docker-compose-dev.yaml", &clients]);
+    run_in(
+        dir,
+        "bash",
+        &["generar-compose.sh", "docker-compose-dev.yaml", &clients],
+    );
     std::fs::write(
         dir.join("client/config.yaml"),
         client_yaml(MESSAGES, "100ms", "INFO"),
     )
     .expect("write config.yaml");
-    run_in(dir, "docker", &["build", "-q", "-f", "./server/Dockerfile", "-t", "server:latest", "."]);
-    run_in(dir, "docker", &["build", "-q", "-f", "./client/Dockerfile", "-t", "client:latest", "."]);
+    run_in(
+        dir,
+        "docker",
+        &[
+            "build",
+            "-q",
+            "-f",
+            "./server/Dockerfile",
+            "-t",
+            "server:latest",
+            ".",
+        ],
+    );
+    run_in(
+        dir,
+        "docker",
+        &[
+            "build",
+            "-q",
+            "-f",
+            "./client/Dockerfile",
+            "-t",
+            "client:latest",
+            ".",
+        ],
+    );
 
     let _down = Down(dir);
     let up = run_command(compose_in(dir, &["up", "-d"]));
@@ -115,7 +146,10 @@ fn the_course_sequence_works_on_a_fresh_checkout() {
         let left = deadline.saturating_duration_since(Instant::now());
         let Ok(line) = received.recv_timeout(left) else {
             let _ = follow.kill();
-            panic!("logs -f: {finished} of {CLIENTS} clients finished:\n{}", seen.join("\n"));
+            panic!(
+                "logs -f: {finished} of {CLIENTS} clients finished:\n{}",
+                seen.join("\n")
+            );
         };
         // `client1  | 2026-... INFO     action: ...`, with whatever terminal
         // codes the compose build puts in front.

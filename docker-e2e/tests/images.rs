@@ -46,7 +46,11 @@ fn assert_minimal_image(image: &str, binary: &str) {
         .filter(|name| *name != ".dockerenv")
         .map(str::to_owned)
         .collect();
-    assert_eq!(files, vec![binary.to_owned()], "{image} holds more than /{binary}");
+    assert_eq!(
+        files,
+        vec![binary.to_owned()],
+        "{image} holds more than /{binary}"
+    );
 }
 
 /// The images `make docker-image` built (the plain `docker build` commands).
@@ -94,7 +98,9 @@ fn a_fresh_checkout_builds_both_images_with_plain_docker_build() {
 fn both_dockerfiles_share_one_builder_stage() {
     let stage = |binary: &str| {
         let text = fs::read_to_string(repo_root().join(binary).join("Dockerfile")).unwrap();
-        let start = text.find("ARG RUST_IMAGE=").expect("a pinned builder image");
+        let start = text
+            .find("ARG RUST_IMAGE=")
+            .expect("a pinned builder image");
         let end = text.find("FROM scratch").expect("a scratch stage");
         text[start..end].to_owned()
     };
@@ -127,11 +133,7 @@ fn dockerfiles_and_dockerignore_cover_the_workspace() {
         .lines()
         .find(|l| l.starts_with("members"))
         .expect("a members line");
-    let members: Vec<&str> = members_line
-        .split('"')
-        .skip(1)
-        .step_by(2)
-        .collect();
+    let members: Vec<&str> = members_line.split('"').skip(1).step_by(2).collect();
     assert!(members.contains(&"server") && members.contains(&"client"));
 
     let dockerfile = fs::read_to_string(root.join("server/Dockerfile")).unwrap();
@@ -154,7 +156,9 @@ fn dockerfiles_and_dockerignore_cover_the_workspace() {
     }
     for kept_out in ["target", ".git"] {
         assert!(
-            !ignore.lines().any(|l| l.starts_with(&format!("!{kept_out}"))),
+            !ignore
+                .lines()
+                .any(|l| l.starts_with(&format!("!{kept_out}"))),
             ".dockerignore lets {kept_out} through"
         );
     }
@@ -175,10 +179,7 @@ fn workspace_crates_of(root: &Path, members: &[&str], roots: &[&str]) -> Vec<Str
                 continue;
             }
             let name = line.split(['.', ' ', '=']).next().unwrap_or("");
-            if in_dependencies
-                && members.contains(&name)
-                && !found.iter().any(|f| f == name)
-            {
+            if in_dependencies && members.contains(&name) && !found.iter().any(|f| f == name) {
                 found.push(name.to_owned());
             }
         }
