@@ -91,32 +91,15 @@ fn the_course_sequence_works_on_a_fresh_checkout() {
         client_yaml(MESSAGES, "100ms", "INFO"),
     )
     .expect("write config.yaml");
-    run_in(
-        dir,
-        "docker",
-        &[
-            "build",
-            "-q",
-            "-f",
-            "./server/Dockerfile",
-            "-t",
-            "server:latest",
-            ".",
-        ],
-    );
-    run_in(
-        dir,
-        "docker",
-        &[
-            "build",
-            "-q",
-            "-f",
-            "./client/Dockerfile",
-            "-t",
-            "client:latest",
-            ".",
-        ],
-    );
+    for binary in ["server", "client"] {
+        let dockerfile = format!("./{binary}/Dockerfile");
+        let tag = format!("{binary}:latest");
+        run_in(
+            dir,
+            "docker",
+            &["build", "-q", "-f", &dockerfile, "-t", &tag, "."],
+        );
+    }
 
     let _down = Down(dir);
     let up = run_command(compose_in(dir, &["up", "-d"]));
