@@ -50,7 +50,8 @@ fn parse_address(text: &str) -> Result<ServerAddress, String> {
         None => host,
     };
     let port = reactor::config::parse_port(port).map_err(|_| SHAPE.to_owned())?;
-    let valid_host = !host.is_empty()
+    // 253 characters is the longest name DNS can carry.
+    let valid_host = (1..=253).contains(&host.len())
         && host
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'));
@@ -212,6 +213,13 @@ mod tests {
             let err = config(&[(key, value)], "").unwrap_err().to_string();
             assert!(err.contains(key) && err.contains(value), "{err}");
         }
+        let longest = format!("{}:1", "h".repeat(253));
+        assert!(config(&[("CLI_SERVER_ADDRESS", &longest)], "").is_ok());
+        let too_long = format!("{}:1", "h".repeat(254));
+        let err = config(&[("CLI_SERVER_ADDRESS", &too_long)], "")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("(256 characters)"), "{err}");
         let err = config(&[], "loop:\n  amount: many\n")
             .unwrap_err()
             .to_string();
