@@ -20,8 +20,15 @@ const MEMORY_CAP: u64 = 512 << 20;
 
 /// Starts the server in `dir` and expects it to refuse its config: exit 1
 /// within [`CONFIG_EXIT`], one line on stderr containing every one of `parts`.
+/// A free port is set unless `env` sets one, so that a server which wrongly
+/// starts does not take the default port of the machine.
 fn refuses(dir: &Path, env: &[(&str, &str)], args: &[&str], parts: &[&str]) -> String {
-    let mut server = start_with_memory_cap("server", dir, env, args, MEMORY_CAP);
+    let port = free_port().to_string();
+    let mut env = env.to_vec();
+    if !env.iter().any(|(k, _)| *k == "SERVER_PORT") {
+        env.push(("SERVER_PORT", &port));
+    }
+    let mut server = start_with_memory_cap("server", dir, &env, args, MEMORY_CAP);
     let (status, waited) = server.wait_exit(CONFIG_EXIT);
     let lines = server.lines();
     assert_eq!(status.code(), Some(1), "{args:?}: {lines:?}");
