@@ -5,9 +5,9 @@
 //! [`ConfigError`] naming the key, the value and where it came from. Keys
 //! that no setting reads are collected as [`UnknownKeys`] for one warning.
 //!
-//! - [`file`]: reading the file safely (regular files only, bounded, BOM).
-//! - [`quote`]: user text cut and escaped for one-line messages.
-//! - [`unknown`]: the unknown-keys warning.
+//! - `file`: reading the file safely (regular files only, bounded, BOM).
+//! - `quote`: user text cut and escaped for one-line messages.
+//! - `unknown`: the unknown-keys warning.
 
 mod file;
 mod quote;
