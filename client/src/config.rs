@@ -4,13 +4,22 @@
 use std::path::Path;
 
 use reactor::config::{
-    parse_in_range, parse_level, parse_period, parse_yaml, ConfigError, ConfiguredLevel, Layers,
-    Period,
+    parse_in_range, parse_level, parse_period, parse_timeout, parse_yaml, ConfigError,
+    ConfiguredLevel, Layers, Period, UnknownKeys,
 };
 use reactor::{LogLine, Outcome};
 
 /// The config file read from the working directory unless `--config` names another.
 pub const DEFAULT_FILE: &str = "config.yaml";
+
+/// Environment variables with this prefix are the client's: an unknown one
+/// is reported (the server's `SERVER_*` are not looked at).
+const ENV_PREFIX: &str = "CLI_";
+
+/// Keys known and ignored without a word: the course's `config.yaml` has
+/// `batch.maxAmount` (a later exercise's setting), which the Go client would
+/// also take from `CLI_BATCH_MAXAMOUNT`.
+const IGNORED_KEYS: &[&str] = &["batch.maxAmount", "CLI_BATCH_MAXAMOUNT"];
 
 /// `host:port` of the server; the host is resolved on every connection attempt
 /// so that a restarted server container is found under its new address.
@@ -41,7 +50,8 @@ fn parse_address(text: &str) -> Result<ServerAddress, String> {
         None => host,
     };
     let port = reactor::config::parse_port(port).map_err(|_| SHAPE.to_owned())?;
-    let valid_host = !host.is_empty()
+    // 253 characters is the longest name DNS can carry.
+    let valid_host = (1..=253).contains(&host.len())
         && host
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'));
@@ -85,6 +95,8 @@ pub struct ClientConfig {
     pub connect_window: Period,
     /// How long the answer may take once the message is sent.
     pub response_timeout: Period,
+    /// Keys given but not read, for the warning logged after the config line.
+    pub unknown_keys: UnknownKeys,
 }
 
 impl ClientConfig {
@@ -95,7 +107,7 @@ impl ClientConfig {
 
     /// Reads the settings from explicit layers.
     pub fn from_layers(layers: &Layers) -> Result<Self, ConfigError> {
-        Ok(ClientConfig {
+        let mut config = ClientConfig {
             id: layers.get("CLI_ID", "id", "1", parse_id)?,
             server_address: layers.get(
                 "CLI_SERVER_ADDRESS",
@@ -106,21 +118,26 @@ impl ClientConfig {
             loop_amount: layers.get("CLI_LOOP_AMOUNT", "loop.amount", "5", |t| {
                 parse_in_range(t, 0u64, u64::MAX)
             })?,
+            // 0 is no wait between messages.
             loop_period: layers.get("CLI_LOOP_PERIOD", "loop.period", "1s", parse_period)?,
             log_level: layers.get("CLI_LOG_LEVEL", "log.level", "INFO", parse_level)?,
             connect_window: layers.get(
                 "CLI_SERVER_CONNECT_WINDOW",
                 "server.connect_window",
                 "10s",
-                parse_period,
+                parse_timeout,
             )?,
             response_timeout: layers.get(
                 "CLI_SERVER_RESPONSE_TIMEOUT",
                 "server.response_timeout",
                 "5s",
-                parse_period,
+                parse_timeout,
             )?,
-        })
+            unknown_keys: UnknownKeys::default(),
+        };
+        // Only now has every setting been read: what is left is unknown.
+        config.unknown_keys = layers.unknown(ENV_PREFIX, IGNORED_KEYS);
+        Ok(config)
     }
 
     /// The `action: config` line: the values in force.
@@ -133,6 +150,11 @@ impl ClientConfig {
             .field("log_level", &self.log_level)
             .field("connect_window", &self.connect_window)
             .field("response_timeout", &self.response_timeout)
+    }
+
+    /// The warning naming unknown keys, if any; logged right after the config line.
+    pub fn warning_line(&self) -> Option<LogLine> {
+        self.unknown_keys.log_line()
     }
 }
 
@@ -185,16 +207,53 @@ mod tests {
             ("CLI_LOOP_PERIOD", "5"),
             ("CLI_LOG_LEVEL", "LOUD"),
             ("CLI_SERVER_CONNECT_WINDOW", "later"),
+            ("CLI_SERVER_CONNECT_WINDOW", "0"),
+            ("CLI_SERVER_RESPONSE_TIMEOUT", "0s"),
         ] {
             let err = config(&[(key, value)], "").unwrap_err().to_string();
             assert!(err.contains(key) && err.contains(value), "{err}");
         }
+        let longest = format!("{}:1", "h".repeat(253));
+        assert!(config(&[("CLI_SERVER_ADDRESS", &longest)], "").is_ok());
+        let too_long = format!("{}:1", "h".repeat(254));
+        let err = config(&[("CLI_SERVER_ADDRESS", &too_long)], "")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("(256 characters)"), "{err}");
         let err = config(&[], "loop:\n  amount: many\n")
             .unwrap_err()
             .to_string();
         assert!(
             err.contains("loop.amount") && err.contains("config.yaml"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn zero_period_means_no_wait() {
+        let c = config(&[("CLI_LOOP_PERIOD", "0")], "").unwrap();
+        assert!(c.loop_period.duration.is_zero());
+    }
+
+    #[test]
+    fn unknown_keys_warned_known_ones_not() {
+        let env = [
+            ("CLI_ID", "1"),
+            ("CLI_BATCH_MAXAMOUNT", "3"),
+            ("SERVER_PORT", "1"),
+        ];
+        assert!(config(&env, COURSE_YAML).unwrap().warning_line().is_none());
+        let every_setting = "id: 2\nserver:\n  address: a:1\n  connect_window: 1s\n  response_timeout: 1s\nloop:\n  amount: 1\n  period: 1s\nlog:\n  level: INFO\n";
+        assert!(config(&[], every_setting).unwrap().warning_line().is_none());
+        let typo = "server:\n  adress: a:1\nlog:\n  level: INFO\n  file: x\n";
+        let line = config(&[("CLI_LOOP_AMMOUNT", "3")], typo)
+            .unwrap()
+            .warning_line()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            line,
+            "action: config | result: success | warning: unknown keys ignored | file: config.yaml | file_keys: log.file, server.adress | env_vars: CLI_LOOP_AMMOUNT"
         );
     }
 }

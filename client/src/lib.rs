@@ -51,6 +51,9 @@ pub fn main_with_args(args: impl IntoIterator<Item = String>) -> ExitCode {
     };
     logging::init(config.log_level.filter);
     log::info!("{}", config.log_line());
+    if let Some(warning) = config.warning_line() {
+        log::warn!("{warning}");
+    }
     let mut client = EchoClient::new(config, reactor.waker());
     match reactor.run(&mut client) {
         Ok(status) => status,

@@ -2,9 +2,22 @@
 //!
 //! Both programs read their keys through [`Layers`], so precedence, parsing and
 //! error messages are the same everywhere. A value that does not parse is a
-//! [`ConfigError`] naming the key, the value and where it came from.
+//! [`ConfigError`] naming the key, the value and where it came from. Keys
+//! that no setting reads are collected as [`UnknownKeys`] for one warning.
+//!
+//! - `file`: reading the file safely (regular files only, bounded, BOM).
+//! - `quote`: user text cut and escaped for one-line messages.
+//! - `unknown`: the unknown-keys warning.
 
-use std::collections::HashMap;
+mod file;
+mod quote;
+mod unknown;
+
+pub use file::MAX_FILE_BYTES;
+pub use unknown::UnknownKeys;
+
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,6 +25,7 @@ use std::time::Duration;
 use log::LevelFilter;
 
 use crate::logging;
+use quote::{one_line, quote};
 
 /// A configuration problem, worded for the person who wrote the value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,11 +60,15 @@ impl fmt::Display for ConfigError {
                 expected,
             } => write!(
                 f,
-                "invalid value for {key}: {value:?} (from {origin}): expected {expected}"
+                "invalid value for {key}: {} (from {}): expected {expected}",
+                quote(value),
+                one_line(origin)
             ),
-            ConfigError::File { path, reason } => {
-                write!(f, "cannot use config file {}: {reason}", path.display())
-            }
+            ConfigError::File { path, reason } => write!(
+                f,
+                "cannot use config file {}: {reason}",
+                one_line(&path.display().to_string())
+            ),
         }
     }
 }
@@ -65,53 +83,103 @@ enum Origin {
     Default,
 }
 
+/// What a config file holds: its keys as the format normalises them, and
+/// the parts of it that are ignored as a whole (INI sections other than
+/// `[DEFAULT]`), as they are named in the warning.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FileValues {
+    /// Key to value.
+    pub values: HashMap<String, String>,
+    /// `[name] section` for each section that is not read.
+    pub ignored_parts: Vec<String>,
+}
+
+impl From<HashMap<String, String>> for FileValues {
+    fn from(values: HashMap<String, String>) -> Self {
+        FileValues {
+            values,
+            ignored_parts: Vec::new(),
+        }
+    }
+}
+
 /// The layers of one program's configuration.
 #[derive(Debug, Default, Clone)]
 pub struct Layers {
     env: HashMap<String, String>,
-    file: HashMap<String, String>,
+    file: FileValues,
     file_path: PathBuf,
+    /// Every key [`Layers::get`] was asked for, env and file names both:
+    /// what is left over is unknown.
+    asked: RefCell<BTreeSet<String>>,
 }
 
 impl Layers {
-    /// Layers from explicit environment and file maps (file keys as the file
-    /// format normalises them).
+    /// Layers from explicit environment and file contents (file keys as the
+    /// file format normalises them).
     pub fn new(
         env: impl IntoIterator<Item = (String, String)>,
-        file: HashMap<String, String>,
+        file: impl Into<FileValues>,
         file_path: impl Into<PathBuf>,
     ) -> Self {
         Layers {
             // An empty variable counts as unset, as `VAR=` in a shell or compose file means.
             env: env.into_iter().filter(|(_, v)| !v.is_empty()).collect(),
-            file,
+            file: file.into(),
             file_path: file_path.into(),
+            asked: RefCell::default(),
         }
     }
 
     /// Layers from the process environment and the given file. A missing
-    /// file is fine when `required` is false (the defaults apply).
+    /// file is fine when `required` is false (the defaults apply); anything
+    /// but a regular file of at most [`MAX_FILE_BYTES`] is an error.
     pub fn load(
         path: &Path,
         required: bool,
-        parse: fn(&str) -> Result<HashMap<String, String>, String>,
+        parse: fn(&str) -> Result<FileValues, String>,
     ) -> Result<Self, ConfigError> {
-        let file = match std::fs::read_to_string(path) {
-            Ok(text) => parse(&text).map_err(|reason| ConfigError::File {
-                path: path.to_owned(),
-                reason,
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => HashMap::new(),
-            Err(e) => {
-                return Err(ConfigError::File {
-                    path: path.to_owned(),
-                    reason: e.to_string(),
-                })
-            }
+        let file_error = |reason| ConfigError::File {
+            path: path.to_owned(),
+            reason,
         };
+        let file = match file::read_text(path, required).map_err(file_error)? {
+            Some(text) => parse(&text).map_err(file_error)?,
+            None => FileValues::default(),
+        };
+        // A value that is not UTF-8 is kept (lossily) so that it fails to
+        // parse with its key named, rather than vanish and let the default apply.
         let env = std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())));
         Ok(Layers::new(env, file, path))
+    }
+
+    /// What the file and the environment hold that no [`Layers::get`] so far
+    /// asked for: file keys and ignored sections, and environment variables
+    /// starting with `env_prefix` (so that another program's variables are
+    /// not reported). Keys in `silently_ignored` are known and not reported.
+    /// Call it after every setting is read.
+    pub fn unknown(&self, env_prefix: &str, silently_ignored: &[&str]) -> UnknownKeys {
+        let asked = self.asked.borrow();
+        let unknown = |key: &&String| {
+            !asked.contains(key.as_str()) && !silently_ignored.contains(&key.as_str())
+        };
+        let mut in_file: Vec<String> = self.file.values.keys().filter(unknown).cloned().collect();
+        in_file.sort();
+        in_file.extend(self.file.ignored_parts.iter().cloned());
+        let mut in_env: Vec<String> = self
+            .env
+            .keys()
+            .filter(|k| k.starts_with(env_prefix))
+            .filter(unknown)
+            .cloned()
+            .collect();
+        in_env.sort();
+        UnknownKeys {
+            file: self.file_path.display().to_string(),
+            in_file,
+            in_env,
+        }
     }
 
     /// The value of a key, parsed: the environment variable `env_key` if set,
@@ -123,9 +191,14 @@ impl Layers {
         default: &str,
         parse: impl Fn(&str) -> Result<T, String>,
     ) -> Result<T, ConfigError> {
+        {
+            let mut asked = self.asked.borrow_mut();
+            asked.insert(env_key.to_owned());
+            asked.insert(file_key.to_owned());
+        }
         let (text, origin) = if let Some(v) = self.env.get(env_key) {
             (v.as_str(), Origin::Environment)
-        } else if let Some(v) = self.file.get(file_key) {
+        } else if let Some(v) = self.file.values.get(file_key) {
             (v.as_str(), Origin::File)
         } else {
             (default, Origin::Default)
@@ -168,6 +241,10 @@ const DURATION_SHAPE: &str = "a duration such as 150ms, 5s or 1m30s, at most 876
 /// them must stay far from the end of the clock.
 const MAX_DURATION: Duration = Duration::from_secs(87_600 * 3600);
 
+/// Shortest timeout accepted: the poll waits in whole milliseconds, and a
+/// timeout of 0 would expire before any peer could answer.
+const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+
 /// Parses a duration written as Go's `time.ParseDuration` accepts it
 /// (the course's client is in Go): `300ms`, `1.5s`, `1m30s`, `2h`, `0`.
 pub fn parse_period(text: &str) -> Result<Period, String> {
@@ -178,6 +255,18 @@ pub fn parse_period(text: &str) -> Result<Period, String> {
         duration,
         text: text.to_owned(),
     })
+}
+
+/// A duration that bounds how long something may take (a timeout, a retry
+/// window): as [`parse_period`], but at least 1ms, since with 0 nothing
+/// could ever succeed.
+pub fn parse_timeout(text: &str) -> Result<Period, String> {
+    const SHAPE: &str =
+        "a duration from 1ms to 87600h such as 150ms, 5s or 1m30s (0 would fail every time)";
+    parse_period(text)
+        .ok()
+        .filter(|p| p.duration >= MIN_TIMEOUT)
+        .ok_or_else(|| SHAPE.to_owned())
 }
 
 fn parse_duration(text: &str) -> Option<Duration> {
@@ -258,8 +347,10 @@ pub fn parse_level(text: &str) -> Result<ConfiguredLevel, String> {
 /// Parses the `[DEFAULT]` section of an INI file the way Python's
 /// `configparser` reads the course's `config.ini`: `key = value` or
 /// `key: value`, keys case-insensitive (returned upper-cased), `#`/`;` comments.
-pub fn parse_ini(text: &str) -> Result<HashMap<String, String>, String> {
+/// Other sections are skipped and named in `ignored_parts`.
+pub fn parse_ini(text: &str) -> Result<FileValues, String> {
     let mut values = HashMap::new();
+    let mut ignored_parts = Vec::new();
     let mut in_default = true;
     for (number, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -270,7 +361,12 @@ pub fn parse_ini(text: &str) -> Result<HashMap<String, String>, String> {
             let name = section
                 .strip_suffix(']')
                 .ok_or_else(|| format!("line {}: unterminated section header", number + 1))?;
-            in_default = name.trim() == "DEFAULT";
+            let name = name.trim();
+            in_default = name == "DEFAULT";
+            let part = format!("[{name}] section");
+            if !in_default && !ignored_parts.contains(&part) {
+                ignored_parts.push(part);
+            }
             continue;
         }
         let split = line
@@ -284,12 +380,16 @@ pub fn parse_ini(text: &str) -> Result<HashMap<String, String>, String> {
             values.insert(key.to_ascii_uppercase(), value.to_owned());
         }
     }
-    Ok(values)
+    Ok(FileValues {
+        values,
+        ignored_parts,
+    })
 }
 
 /// Parses a YAML file into dotted keys (`server.address`) with scalar values
-/// as text. Lists and nulls are skipped.
-pub fn parse_yaml(text: &str) -> Result<HashMap<String, String>, String> {
+/// as text. Nulls are skipped (an empty key is unset); a list is kept as the
+/// text `(a list)`, so that it is reported, unknown or invalid, not dropped.
+pub fn parse_yaml(text: &str) -> Result<FileValues, String> {
     use yaml_rust2::{Yaml, YamlLoader};
 
     fn flatten(prefix: &str, node: &Yaml, out: &mut HashMap<String, String>) {
@@ -314,6 +414,7 @@ pub fn parse_yaml(text: &str) -> Result<HashMap<String, String>, String> {
             Yaml::Integer(i) => i.to_string(),
             Yaml::Real(r) => r.clone(),
             Yaml::Boolean(b) => b.to_string(),
+            Yaml::Array(_) => "(a list)".to_owned(),
             _ => return,
         };
         out.insert(prefix.to_owned(), text);
@@ -326,7 +427,7 @@ pub fn parse_yaml(text: &str) -> Result<HashMap<String, String>, String> {
         Some(root @ Yaml::Hash(_)) => flatten("", root, &mut values),
         Some(_) => return Err("expected a mapping of keys at the top level".to_owned()),
     }
-    Ok(values)
+    Ok(values.into())
 }
 
 #[cfg(test)]
@@ -338,7 +439,7 @@ mod tests {
             env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
             file.iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+                .collect::<HashMap<_, _>>(),
             "config.ini",
         )
     }
@@ -382,6 +483,80 @@ mod tests {
     }
 
     #[test]
+    fn long_values_are_cut_in_errors() {
+        let value = "9".repeat(100_000);
+        let err = layers(&[("SERVER_PORT", &value)], &[])
+            .get("SERVER_PORT", "SERVER_PORT", "12345", parse_port)
+            .unwrap_err()
+            .to_string();
+        let shown = format!(
+            "SERVER_PORT: \"{}\"... (100000 characters) (from",
+            "9".repeat(64)
+        );
+        assert!(err.contains(&shown), "{err}");
+        assert!(err.len() < 200, "{} bytes: {err}", err.len());
+        let err = layers(&[("SERVER_PORT", "1\n2")], &[])
+            .get("SERVER_PORT", "SERVER_PORT", "12345", parse_port)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"1\\n2\""), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_what_no_setting_asked_for() {
+        let mut file = parse_ini(
+            "[DEFAULT]\nSERVER_PROT = 1\nSERVER_IP = x\nSERVER_PORT = 2\n[b]\nk=1\n[a]\n",
+        )
+        .unwrap();
+        file.values.insert("LOGGING_LEVEL".into(), "INFO".into());
+        let env = [
+            ("SERVER_TYPO", "1"),
+            ("SERVER_PORT", "3"),
+            ("CLI_ID", "4"),
+            ("SERVER_EMPTY", ""),
+            ("HOME", "/"),
+        ];
+        let layers = Layers::new(
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+            file,
+            "config.ini",
+        );
+        let _ = layers.get("SERVER_PORT", "SERVER_PORT", "1", parse_port);
+        let _ = layers.get("LOGGING_LEVEL", "LOGGING_LEVEL", "INFO", parse_level);
+        let unknown = layers.unknown("SERVER_", &["SERVER_IP"]);
+        assert_eq!(
+            unknown,
+            UnknownKeys {
+                file: "config.ini".into(),
+                in_file: vec![
+                    "SERVER_PROT".into(),
+                    "[b] section".into(),
+                    "[a] section".into()
+                ],
+                in_env: vec!["SERVER_TYPO".into()],
+            }
+        );
+        let layers = Layers::new(Vec::new(), parse_ini("A = 1\n").unwrap(), "c.ini");
+        let _ = layers.get("X_A", "A", "1", parse_port);
+        assert!(layers.unknown("X_", &[]).is_empty());
+    }
+
+    #[test]
+    fn timeouts_must_be_able_to_succeed() {
+        assert_eq!(
+            parse_timeout("1ms").unwrap().duration,
+            Duration::from_millis(1)
+        );
+        assert_eq!(parse_timeout("5s").unwrap().to_string(), "5s");
+        for never in ["0", "0s", "0ms", "999us", "1ns"] {
+            let err = parse_timeout(never).unwrap_err();
+            assert!(err.contains("from 1ms"), "{never}: {err}");
+        }
+        assert!(parse_timeout("87601h").is_err());
+        assert!(parse_period("0").is_ok(), "a period of 0 means no wait");
+    }
+
+    #[test]
     fn durations_as_go_writes_them() {
         let d = |t| parse_duration(t);
         assert_eq!(d("150ms"), Some(Duration::from_millis(150)));
@@ -419,10 +594,12 @@ mod tests {
     #[test]
     fn ini_default_section_like_configparser() {
         let text = "# comment\n[DEFAULT]\nSERVER_PORT = 12345\nserver_ip: server\n; other\n\n[other]\nSERVER_PORT = 1\n";
-        let values = parse_ini(text).unwrap();
+        let parsed = parse_ini(text).unwrap();
+        let values = &parsed.values;
         assert_eq!(values.get("SERVER_PORT").map(String::as_str), Some("12345"));
         assert_eq!(values.get("SERVER_IP").map(String::as_str), Some("server"));
         assert_eq!(values.len(), 2);
+        assert_eq!(parsed.ignored_parts, ["[other] section"]);
         assert_eq!(
             parse_ini("[DEFAULT]\njunk\n"),
             Err("line 2: expected `key = value`".into())
@@ -433,13 +610,14 @@ mod tests {
     #[test]
     fn yaml_flattens_to_dotted_keys() {
         let text = "server:\n  address: \"server:12345\"\nloop:\n  amount: 5\n  period: \"5s\"\nlog:\n  level: \"INFO\"\nbatch:\n  maxAmount: 10\nid: 3\n";
-        let values = parse_yaml(text).unwrap();
+        let values = parse_yaml(text).unwrap().values;
         assert_eq!(values["server.address"], "server:12345");
         assert_eq!(values["loop.amount"], "5");
         assert_eq!(values["loop.period"], "5s");
         assert_eq!(values["log.level"], "INFO");
         assert_eq!(values["id"], "3");
-        assert!(parse_yaml("").unwrap().is_empty());
+        assert!(parse_yaml("").unwrap().values.is_empty());
+        assert_eq!(parse_yaml("a:\n  - 1\nb:\n").unwrap().values.len(), 1);
         assert!(parse_yaml("- a\n- b\n").is_err());
         assert!(parse_yaml("a: [").is_err());
     }

@@ -4,13 +4,22 @@
 use std::path::Path;
 
 use reactor::config::{
-    parse_in_range, parse_ini, parse_level, parse_period, parse_port, ConfigError, ConfiguredLevel,
-    Layers, Period,
+    parse_in_range, parse_ini, parse_level, parse_period, parse_port, parse_timeout, ConfigError,
+    ConfiguredLevel, Layers, Period, UnknownKeys,
 };
 use reactor::{LogLine, Outcome};
 
 /// The config file read from the working directory unless `--config` names another.
 pub const DEFAULT_FILE: &str = "config.ini";
+
+/// Environment variables with this prefix are the server's: an unknown one
+/// is reported (`LOGGING_LEVEL` has no prefix, and the client's `CLI_*` are
+/// none of the server's business).
+const ENV_PREFIX: &str = "SERVER_";
+
+/// Keys known and ignored without a word: the course's `config.ini` has
+/// `SERVER_IP`, which the server has no use for (it listens on all interfaces).
+const IGNORED_KEYS: &[&str] = &["SERVER_IP"];
 
 /// Descriptors kept free for the listener, the poll, the signal pipe and logging
 /// when the connection cap is derived from the fd limit.
@@ -41,6 +50,8 @@ pub struct ServerConfig {
     /// Bytes all connections may buffer together (partial messages, pending
     /// echoes); at the limit the server stops reading partial messages.
     pub max_buffered_bytes: usize,
+    /// Keys given but not read, for the warning logged after the config line.
+    pub unknown_keys: UnknownKeys,
 }
 
 impl ServerConfig {
@@ -64,7 +75,7 @@ impl ServerConfig {
                 }
             },
         )?;
-        Ok(ServerConfig {
+        let mut config = ServerConfig {
             port: layers.get("SERVER_PORT", "SERVER_PORT", "12345", parse_port)?,
             listen_backlog: layers.get(
                 "SERVER_LISTEN_BACKLOG",
@@ -73,6 +84,7 @@ impl ServerConfig {
                 |t| parse_in_range(t, 1u32, 65535),
             )?,
             logging_level: layers.get("LOGGING_LEVEL", "LOGGING_LEVEL", "INFO", parse_level)?,
+            // 0 is no grace: what a second signal does.
             shutdown_grace: layers.get(
                 "SERVER_SHUTDOWN_GRACE",
                 "SERVER_SHUTDOWN_GRACE",
@@ -89,13 +101,13 @@ impl ServerConfig {
                 "SERVER_READ_TIMEOUT",
                 "SERVER_READ_TIMEOUT",
                 "5s",
-                parse_period,
+                parse_timeout,
             )?,
             write_timeout: layers.get(
                 "SERVER_WRITE_TIMEOUT",
                 "SERVER_WRITE_TIMEOUT",
                 "5s",
-                parse_period,
+                parse_timeout,
             )?,
             max_connections,
             messages_per_connection: layers.get(
@@ -110,7 +122,11 @@ impl ServerConfig {
                 "67108864",
                 |t| parse_in_range(t, 1usize, usize::MAX),
             )?,
-        })
+            unknown_keys: UnknownKeys::default(),
+        };
+        // Only now has every setting been read: what is left is unknown.
+        config.unknown_keys = layers.unknown(ENV_PREFIX, IGNORED_KEYS);
+        Ok(config)
     }
 
     /// The `action: config` line: the values in force.
@@ -126,6 +142,11 @@ impl ServerConfig {
             .field("max_connections", self.max_connections)
             .field("messages_per_connection", self.messages_per_connection)
             .field("max_buffered_bytes", self.max_buffered_bytes)
+    }
+
+    /// The warning naming unknown keys, if any; logged right after the config line.
+    pub fn warning_line(&self) -> Option<LogLine> {
+        self.unknown_keys.log_line()
     }
 }
 
@@ -146,10 +167,9 @@ fn fd_limit() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn config(env: &[(&str, &str)], ini: &str) -> Result<ServerConfig, ConfigError> {
-        let file: HashMap<String, String> = parse_ini(ini).unwrap();
+        let file = parse_ini(ini).unwrap();
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
         ServerConfig::from_layers(&Layers::new(env, file, "config.ini"))
     }
@@ -180,9 +200,54 @@ mod tests {
             ("SERVER_SHUTDOWN_GRACE", "soon"),
             ("SERVER_MAX_MESSAGE_BYTES", "0"),
             ("SERVER_MAX_CONNECTIONS", "many"),
+            ("SERVER_READ_TIMEOUT", "0"),
+            ("SERVER_WRITE_TIMEOUT", "0s"),
         ] {
             let err = config(&[(key, value)], "").unwrap_err().to_string();
             assert!(err.contains(key) && err.contains(value), "{err}");
         }
+    }
+
+    #[test]
+    fn zero_grace_means_none() {
+        let c = config(&[("SERVER_SHUTDOWN_GRACE", "0")], "").unwrap();
+        assert!(c.shutdown_grace.duration.is_zero());
+    }
+
+    #[test]
+    fn unknown_keys_warned_known_ones_not() {
+        let course = "[DEFAULT]\nSERVER_PORT = 12345\nSERVER_IP = server\nSERVER_LISTEN_BACKLOG = 5\nLOGGING_LEVEL = INFO\n";
+        let env = [
+            ("SERVER_IP", "x"),
+            ("CLI_ID", "1"),
+            ("LOGGING_LEVEL", "INFO"),
+        ];
+        assert!(config(&env, course).unwrap().warning_line().is_none());
+        let every_setting = [
+            "SERVER_PORT = 1",
+            "SERVER_LISTEN_BACKLOG = 1",
+            "LOGGING_LEVEL = INFO",
+            "SERVER_SHUTDOWN_GRACE = 1s",
+            "SERVER_MAX_MESSAGE_BYTES = 10",
+            "SERVER_READ_TIMEOUT = 1s",
+            "SERVER_WRITE_TIMEOUT = 1s",
+            "SERVER_MAX_CONNECTIONS = 10",
+            "SERVER_MESSAGES_PER_CONNECTION = 1",
+        ]
+        .join("\n");
+        assert!(config(&[], &every_setting)
+            .unwrap()
+            .warning_line()
+            .is_none());
+        let typo = "[DEFAULT]\nSERVER_PROT = 7000\n[server]\nSERVER_PORT = 7000\n";
+        let line = config(&[("SERVER_LISTEN_BACKLOG_", "9")], typo)
+            .unwrap()
+            .warning_line()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            line,
+            "action: config | result: success | warning: unknown keys ignored | file: config.ini | file_keys: SERVER_PROT, [server] section | env_vars: SERVER_LISTEN_BACKLOG_"
+        );
     }
 }

@@ -56,6 +56,9 @@ pub fn main_with_args(args: impl IntoIterator<Item = String>) -> ExitCode {
     };
     logging::init(config.logging_level.filter);
     log::info!("{}", config.log_line());
+    if let Some(warning) = config.warning_line() {
+        log::warn!("{warning}");
+    }
     let port = config.port;
     let mut server = match EchoServer::bind(config, reactor.registry()) {
         Ok(server) => server,

@@ -436,3 +436,54 @@ pub fn listen_backlogs(port: u16) -> Vec<String> {
 pub fn ipv6_loopback() -> bool {
     TcpListener::bind("[::1]:0").is_ok()
 }
+
+/// Creates a FIFO (named pipe) at `path`: opening it for reading blocks
+/// until a writer comes, which is what a config path must not do.
+pub fn make_fifo(path: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("no NUL in path");
+    // SAFETY: mkfifo reads the NUL-terminated path, which outlives the call.
+    let rc = unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) };
+    assert_eq!(
+        rc,
+        0,
+        "mkfifo {}: {}",
+        path.display(),
+        std::io::Error::last_os_error()
+    );
+}
+
+/// Like [`Program::start`], with the address space of the program capped at
+/// `bytes` (`RLIMIT_AS`), so that a program that would read without limit
+/// fails inside the test instead of eating the machine's memory.
+pub fn start_with_memory_cap(
+    name: &str,
+    dir: &Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+    bytes: u64,
+) -> Program {
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(binary(name));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .envs(env.iter().copied());
+    let limit = libc::rlimit {
+        rlim_cur: bytes,
+        rlim_max: bytes,
+    };
+    // SAFETY: the closure runs in the child between fork and exec and only
+    // calls setrlimit, which is async-signal-safe, on a struct it owns.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    Program::spawn(name, command)
+}
