@@ -17,7 +17,7 @@ use reactor::mio::net::TcpStream;
 use reactor::mio::{Interest, Registry, Token, Waker};
 use reactor::net::{interrupted, would_block};
 use reactor::resolve::Resolver;
-use reactor::{signal_name, Handler, LogLine, Outcome};
+use reactor::{signal_name, signals, Handler, LogLine, Outcome};
 
 use crate::config::ClientConfig;
 
@@ -373,6 +373,10 @@ impl Handler for EchoClient {
         info!("{}", self.client_line("shutdown", Outcome::Success));
         info!("{}", self.client_line("exit", Outcome::Success));
         self.finish(ExitCode::SUCCESS);
+    }
+
+    fn on_ignored_signal(&mut self, signal: c_int, reason: &str) {
+        signals::log_ignored(self.client_line("signal", Outcome::Success), signal, reason);
     }
 
     fn on_wake(&mut self, registry: &Registry) {

@@ -32,7 +32,10 @@ Settings (environment variable > config.yaml key > default):
   CLI_SERVER_RESPONSE_TIMEOUT  server.response_timeout  wait for an answer      5s
 
 config.yaml is read from the working directory unless --config names a file.
-Exit status: 0 after all messages or on SIGTERM/SIGINT; 1 when the server
+SIGTERM, SIGINT or SIGQUIT: close the connection, exit 0. SIGHUP, SIGUSR1,
+SIGUSR2: logged and ignored.
+
+Exit status: 0 after all messages or on SIGTERM/SIGINT/SIGQUIT; 1 when the server
 cannot be reached within the connect window or an answer is missing or
 wrong; 1 on a configuration error.
 ";
@@ -56,7 +59,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = String>) -> ExitCode {
     }
     let mut client = EchoClient::new(config, reactor.waker());
     match reactor.run(&mut client) {
-        Ok(status) => status,
+        Ok(status) => program::exit(status, program::EXIT_DRAIN),
         Err(e) => program::runtime_failure(LogLine::new("event_loop", Outcome::Fail), e),
     }
 }

@@ -1,8 +1,9 @@
 //! The event loop: one `mio::Poll`, one token space, the whole flow in one place.
 //!
 //! ```text
-//!   Reactor::new()           registers SIGTERM/SIGINT (token SIGNALS) and a
-//!                            Waker (token WAKER) before anything else happens
+//!   Reactor::new()           registers the handled signals (token SIGNALS),
+//!                            then unblocks them (held since before `main`),
+//!                            and a Waker (token WAKER)
 //!   Reactor::run(handler):
 //!     loop {
 //!       handler.finished()?        -> return the outcome
@@ -10,7 +11,8 @@
 //!       flush the log lines of this turn
 //!       poll(timeout)              (EINTR is routine: poll again)
 //!       for each event:
-//!         SIGNALS -> handler.on_signal(sig) for every pending signal
+//!         SIGNALS -> for every pending signal: SIGTERM/SIGINT/SIGQUIT
+//!                    handler.on_signal(sig), the others on_ignored_signal
 //!         WAKER   -> handler.on_wake()      (a helper thread has a result)
 //!         other   -> handler.on_ready(event) (listeners, connections: the handler's tokens)
 //!       handler.on_timers(now)     (fire whatever deadline has passed)
@@ -28,12 +30,12 @@ use std::time::{Duration, Instant};
 
 use mio::event::Event;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
-use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
-use crate::logging;
+use crate::signals::{self, Meaning};
+use crate::{logging, LogLine, Outcome};
 
-/// Token of the SIGTERM/SIGINT source.
+/// Token of the signal source (every signal in [`signals::HANDLED`]).
 pub const SIGNALS: Token = Token(usize::MAX);
 /// Token of the waker that helper threads (name resolution) use to wake the loop.
 pub const WAKER: Token = Token(usize::MAX - 1);
@@ -55,8 +57,15 @@ pub trait Handler {
     /// A readiness event for one of the handler's own tokens.
     fn on_ready(&mut self, registry: &Registry, event: &Event);
 
-    /// A SIGTERM or SIGINT was delivered to the process.
+    /// SIGTERM or SIGINT (shut down; a second one skips the grace), or
+    /// SIGQUIT (shut down without grace): see [`signals::meaning`].
     fn on_signal(&mut self, registry: &Registry, signal: c_int);
+
+    /// A signal that changes nothing (SIGHUP, SIGUSR1, SIGUSR2): only
+    /// logged, never fatal. Override to add the handler's own fields.
+    fn on_ignored_signal(&mut self, signal: c_int, reason: &str) {
+        signals::log_ignored(LogLine::new("signal", Outcome::Success), signal, reason);
+    }
 
     /// The waker fired: a helper thread finished some work for the handler.
     fn on_wake(&mut self, _registry: &Registry) {}
@@ -87,12 +96,15 @@ impl std::fmt::Debug for Reactor {
 }
 
 impl Reactor {
-    /// Creates the poll and registers SIGTERM, SIGINT and the waker.
+    /// Creates the poll, registers the handled signals and the waker, then
+    /// lets through the signals held since before `main` (they are the
+    /// first events the loop sees).
     pub fn new() -> io::Result<Self> {
         let poll = Poll::new()?;
-        let mut signals = Signals::new([SIGTERM, SIGINT])?;
+        let mut signals = Signals::new(signals::HANDLED)?;
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
+        signals::release();
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         Ok(Reactor {
             poll,
@@ -139,7 +151,14 @@ impl Reactor {
                 match event.token() {
                     SIGNALS => {
                         for signal in self.signals.pending() {
-                            handler.on_signal(registry, signal);
+                            match signals::meaning(signal) {
+                                Meaning::Ignored(reason) => {
+                                    handler.on_ignored_signal(signal, reason)
+                                }
+                                Meaning::Shutdown | Meaning::ShutdownNow => {
+                                    handler.on_signal(registry, signal)
+                                }
+                            }
                         }
                     }
                     WAKER => handler.on_wake(registry),
@@ -148,15 +167,6 @@ impl Reactor {
             }
             handler.on_timers(registry, Instant::now());
         }
-    }
-}
-
-/// `SIGTERM` or `SIGINT`, as logged.
-pub fn signal_name(signal: c_int) -> &'static str {
-    match signal {
-        SIGTERM => "SIGTERM",
-        SIGINT => "SIGINT",
-        _ => "signal",
     }
 }
 

@@ -11,6 +11,8 @@
 //! - [`framer`]: sans-IO `\n` framing with a bounded message length.
 //! - [`net`]: listener with a real backlog, accept error classes, small predicates.
 //! - [`resolve`]: DNS lookups on helper threads that wake the loop.
+//! - [`signals`]: the handled signals, their meaning, and holding them from
+//!   before `main` until the reactor catches them.
 //! - [`config`]: env > file > default layering, value parsers, INI and YAML.
 //! - [`logline`] and [`logging`]: the contract's log line format and output.
 //! - [`cli`] and [`program`]: `--help`, `--version`, `--config PATH`, and the
@@ -26,9 +28,11 @@ pub mod logline;
 pub mod net;
 pub mod program;
 pub mod resolve;
+pub mod signals;
 
-pub use event_loop::{signal_name, Handler, Reactor, FIRST_RESERVED, SIGNALS, WAKER};
+pub use event_loop::{Handler, Reactor, FIRST_RESERVED, SIGNALS, WAKER};
 pub use logline::{LogLine, Outcome};
+pub use signals::signal_name;
 
 /// mio re-exported, so the binaries use exactly the reactor's version.
 pub use mio;

@@ -2,27 +2,134 @@
 //! the level padded to 8 characters, then a space (Python's
 //! `%(asctime)s %(levelname)-8s %(message)s`). [`parse_line`] reads it back.
 //!
-//! Lines are formatted by `env_logger` into a buffer that the reactor writes out
-//! once per turn of the loop, just before it blocks in `poll`: one `write` per
-//! turn instead of one per line, no line lost or reordered, none held back past
-//! the turn that logged it.
+//! Log output never blocks the loop. Lines are formatted by `env_logger`
+//! into a queue; once per turn of the loop, just before it blocks in `poll`,
+//! [`flush`] hands the turn's lines to a writer thread, which writes them to
+//! stderr in one `write` per batch. With a healthy stderr no line is lost,
+//! reordered or held back past the turn that logged it. With a stderr that
+//! does not keep up (a pipe nobody reads, a slow log driver) the loop goes
+//! on: at most [`BUFFER_LIMIT`] bytes wait, later lines are dropped and
+//! counted, and once output moves again one line, in place of the lost ones,
+//! says how many were lost (see [`dropped_report`]). At exit [`drain`] gives
+//! pending lines a bounded time.
+//!
+//! The writer uses fd 2 directly: no `O_NONBLOCK` on it (that flag belongs to
+//! the open file description, shared with whoever else holds it: a terminal,
+//! the parent shell), and no `Stderr` lock the loop thread could wait on.
 
+use std::fs::File;
 use std::io::{self, Write};
-use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::mem::ManuallyDrop;
+use std::os::fd::FromRawFd;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use log::{Level, LevelFilter};
 
-/// Lines logged since the last [`flush`].
-static PENDING: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+use crate::{LogLine, Outcome};
 
-/// The logger's target: appends to [`PENDING`]; [`flush`] does the I/O.
-struct TurnBuffer;
+/// Most bytes of log output that may wait for stderr (queued plus being
+/// written); beyond it lines are dropped and counted.
+pub const BUFFER_LIMIT: usize = 1 << 20;
 
-impl Write for TurnBuffer {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        lock_pending().extend_from_slice(bytes);
-        Ok(bytes.len())
+/// What waits for stderr, shared by the loggers and the writer thread.
+#[derive(Debug)]
+struct Output {
+    /// Lines logged and not yet taken by the writer.
+    queued: Vec<u8>,
+    /// The loop has flushed: the writer may take `queued`.
+    flushed: bool,
+    /// Bytes the writer is writing right now.
+    in_flight: usize,
+    /// Lines lost since the last report; while non-zero every line is
+    /// dropped, so none is written out of place before the report.
+    dropped: u64,
+    /// A writer thread runs; without one, [`flush`] writes itself.
+    writer: bool,
+}
+
+static OUTPUT: Mutex<Output> = Mutex::new(Output {
+    queued: Vec::new(),
+    flushed: false,
+    in_flight: 0,
+    dropped: 0,
+    writer: false,
+});
+/// Signalled when there is a batch for the writer.
+static WORK: Condvar = Condvar::new();
+/// Signalled when the writer has finished a batch.
+static WRITTEN: Condvar = Condvar::new();
+
+fn lock_output() -> MutexGuard<'static, Output> {
+    // A panic while holding the lock leaves plain bytes behind: still usable.
+    OUTPUT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Output {
+    /// Queues one line, or drops it when the buffer is full.
+    fn push(&mut self, line: &[u8]) {
+        let room = BUFFER_LIMIT.saturating_sub(self.in_flight + self.queued.len());
+        if self.dropped > 0 || line.len() > room {
+            self.dropped += 1;
+            // A line longer than the whole buffer, with nothing else waiting:
+            // no batch will end to report it, so report it now.
+            if self.idle() {
+                self.report_dropped(SystemTime::now());
+            }
+        } else {
+            self.queued.extend_from_slice(line);
+        }
+    }
+
+    /// After a batch is written: the report of lost lines goes where they
+    /// would have been, before any line logged since.
+    fn batch_written(&mut self, now: SystemTime) {
+        self.in_flight = 0;
+        if self.dropped > 0 {
+            self.report_dropped(now);
+        }
+    }
+
+    fn report_dropped(&mut self, now: SystemTime) {
+        let _ = write_line(
+            &mut self.queued,
+            &utc_timestamp(now),
+            Level::Error,
+            &format_args!("{}", dropped_report(self.dropped)),
+        );
+        self.dropped = 0;
+        self.flushed = true;
+    }
+
+    fn idle(&self) -> bool {
+        self.queued.is_empty() && self.in_flight == 0
+    }
+}
+
+/// The line that stands for `count` lost lines. It is a `fail` (lines were
+/// lost: not a normal run) at ERROR, so it shows at any configured level.
+pub fn dropped_report(count: u64) -> LogLine {
+    LogLine::new("log", Outcome::Fail)
+        .field("dropped_lines", count)
+        .field(
+            "error",
+            format_args!(
+                "stderr did not keep up, {} KiB buffer full",
+                BUFFER_LIMIT / 1024
+            ),
+        )
+}
+
+/// The logger's target: queues each line; the writer thread does the I/O.
+struct Queue;
+
+impl Write for Queue {
+    fn write(&mut self, line: &[u8]) -> io::Result<usize> {
+        // env_logger hands over each formatted line in one call.
+        lock_output().push(line);
+        Ok(line.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -31,16 +138,10 @@ impl Write for TurnBuffer {
     }
 }
 
-fn lock_pending() -> std::sync::MutexGuard<'static, Vec<u8>> {
-    // A panic while holding the lock leaves plain bytes behind: still usable.
-    PENDING
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Installs the logger at `level`. Calling it twice keeps the first logger.
+/// Installs the logger at `level` and starts the writer thread. Calling it
+/// twice keeps the first logger.
 pub fn init(level: LevelFilter) {
-    let _ = env_logger::Builder::new()
+    let installed = env_logger::Builder::new()
         .filter_level(level)
         .format(|out, record| {
             STAMP.with_borrow_mut(|stamp| {
@@ -52,9 +153,17 @@ pub fn init(level: LevelFilter) {
                 )
             })
         })
-        .target(env_logger::Target::Pipe(Box::new(TurnBuffer)))
-        .try_init();
+        .target(env_logger::Target::Pipe(Box::new(Queue)))
+        .try_init()
+        .is_ok();
     log::set_max_level(level);
+    if installed {
+        let spawned = std::thread::Builder::new()
+            .name("log-writer".into())
+            .spawn(write_batches);
+        // Without a thread (none can be made) lines are written in place.
+        lock_output().writer = spawned.is_ok();
+    }
 }
 
 /// One line: timestamp, level padded to 8, a space, the message.
@@ -67,21 +176,68 @@ fn write_line(
     writeln!(out, "{timestamp} {:<8} {message}", level_name(level))
 }
 
-/// Writes the pending lines to stderr. The reactor calls it before each
-/// `poll` and on exit; `main` calls it before exiting.
+/// Hands the lines of this turn to the writer; never waits for I/O. The
+/// reactor calls it before each `poll` and when it stops.
 pub fn flush() {
-    let mut pending = lock_pending();
-    if pending.is_empty() {
+    let mut output = lock_output();
+    if output.queued.is_empty() {
         return;
     }
-    let mut stderr = io::stderr().lock();
-    // Nowhere left to report a failing stderr: drop the lines rather than block.
-    let _ = stderr.write_all(&pending);
-    let _ = stderr.flush();
-    pending.clear();
-    if pending.capacity() > 1 << 20 {
-        pending.shrink_to(1 << 16);
+    if output.writer {
+        output.flushed = true;
+        WORK.notify_one();
+    } else {
+        let batch = std::mem::take(&mut output.queued);
+        write_stderr(&batch);
     }
+}
+
+/// Flushes, then waits until everything logged is written or `budget` has
+/// passed, whichever comes first. Called once at exit.
+pub fn drain(budget: Duration) {
+    flush();
+    let deadline = Instant::now() + budget;
+    let mut output = lock_output();
+    while !output.idle() {
+        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+            return;
+        };
+        output = WRITTEN
+            .wait_timeout(output, left)
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .0;
+    }
+}
+
+/// The writer thread: takes each flushed batch and writes it in one go.
+fn write_batches() {
+    let mut batch = Vec::new();
+    let mut output = lock_output();
+    loop {
+        while !output.flushed || output.queued.is_empty() {
+            output = WORK
+                .wait(output)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        output.flushed = false;
+        std::mem::swap(&mut batch, &mut output.queued);
+        output.in_flight = batch.len();
+        drop(output);
+        write_stderr(&batch);
+        batch.clear();
+        output = lock_output();
+        output.batch_written(SystemTime::now());
+        WRITTEN.notify_all();
+    }
+}
+
+/// Writes to fd 2, blocking as long as it takes. A failing stderr (closed,
+/// reader gone) leaves nowhere to report it: the lines are discarded.
+fn write_stderr(bytes: &[u8]) {
+    // SAFETY: fd 2 exists for the whole process (Rust's runtime opens
+    // /dev/null on it if it was closed at exec); ManuallyDrop never closes it.
+    let mut stderr = ManuallyDrop::new(unsafe { File::from_raw_fd(2) });
+    let _ = stderr.write_all(bytes);
 }
 
 /// One log line taken apart.
@@ -294,6 +450,63 @@ mod tests {
         assert_eq!(stamp.at(at(59, 0)), "1970-01-01 00:00:59");
         assert_eq!(stamp.at(at(59, 999_999_999)), "1970-01-01 00:00:59");
         assert_eq!(stamp.at(at(60, 0)), "1970-01-01 00:01:00");
+    }
+
+    fn empty_output() -> Output {
+        Output {
+            queued: Vec::new(),
+            flushed: false,
+            in_flight: 0,
+            dropped: 0,
+            writer: true,
+        }
+    }
+
+    #[test]
+    fn a_full_buffer_drops_whole_lines_and_reports_them_in_their_place() {
+        let mut output = empty_output();
+        let line = vec![b'x'; 1024];
+        let fit = BUFFER_LIMIT / line.len();
+        for _ in 0..fit {
+            output.push(&line);
+        }
+        assert_eq!(output.queued.len(), fit * line.len());
+        // The writer takes the batch and blocks on it: nothing more fits.
+        output.in_flight = std::mem::take(&mut output.queued).len();
+        output.push(b"short\n");
+        output.push(b"later\n");
+        assert_eq!((output.dropped, output.queued.len()), (2, 0));
+        output.batch_written(UNIX_EPOCH);
+        output.push(b"after\n");
+        let text = String::from_utf8(output.queued.clone()).unwrap();
+        assert_eq!(
+            text,
+            "1970-01-01 00:00:00 ERROR    action: log | result: fail | dropped_lines: 2 \
+             | error: stderr did not keep up, 1024 KiB buffer full\nafter\n"
+        );
+        assert!(parse_line(text.lines().next().unwrap()).is_some());
+        assert_eq!(output.dropped, 0);
+        assert!(output.flushed);
+    }
+
+    #[test]
+    fn once_lines_are_dropped_none_is_queued_before_the_report() {
+        let mut output = empty_output();
+        output.in_flight = BUFFER_LIMIT - 10;
+        output.push(&[b'y'; 20]);
+        output.push(b"tiny\n"); // would fit, but would land ahead of the report
+        assert_eq!((output.dropped, output.queued.len()), (2, 0));
+    }
+
+    #[test]
+    fn a_line_longer_than_the_buffer_is_reported_at_once() {
+        let mut output = empty_output();
+        output.push(&vec![b'z'; BUFFER_LIMIT + 1]);
+        assert_eq!(output.dropped, 0);
+        let text = String::from_utf8(output.queued.clone()).unwrap();
+        assert!(text.contains("action: log | result: fail | dropped_lines: 1"));
+        output.push(b"next\n");
+        assert!(output.queued.ends_with(b"next\n"));
     }
 
     #[test]

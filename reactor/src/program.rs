@@ -1,8 +1,14 @@
 //! The start and end of a program built on the reactor, shared by both binaries.
+//!
+//! A binary's first line is [`hold_signals_before_main!`](crate::hold_signals_before_main),
+//! so handled signals wait (blocked) from before `main`; [`start`] creates the
+//! reactor before anything else, which catches them; [`exit`] gives pending
+//! log lines a bounded time to reach stderr.
 
 use std::io;
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use log::error;
 
@@ -20,7 +26,8 @@ pub fn start<C>(
     args: impl IntoIterator<Item = String>,
     load: impl FnOnce(&Path, bool) -> Result<C, ConfigError>,
 ) -> Result<(Reactor, C), ExitCode> {
-    // From here on SIGTERM is an event, whatever happens next.
+    // From here on a signal, including one held since before `main`, is an
+    // event of the loop, whatever happens next.
     let reactor =
         Reactor::new().map_err(|e| fatal(name, &format!("cannot set up the event loop: {e}")))?;
     let config_path = match parse_args(name, help, args) {
@@ -47,9 +54,21 @@ pub fn fatal(name: &str, message: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// Longest time pending log lines get to reach stderr at exit.
+pub const EXIT_DRAIN: Duration = Duration::from_millis(100);
+/// Shortest: plenty for a healthy stderr, even with a zero grace.
+const MIN_EXIT_DRAIN: Duration = Duration::from_millis(20);
+
+/// Returns `status` once the log lines are written, or once `grace` (kept
+/// between 20 ms and [`EXIT_DRAIN`]) has passed: a stderr that does not
+/// keep up never holds the exit back longer.
+pub fn exit(status: ExitCode, grace: Duration) -> ExitCode {
+    logging::drain(grace.clamp(MIN_EXIT_DRAIN, EXIT_DRAIN));
+    status
+}
+
 /// Logs a runtime failure with its cause; exit status 1.
 pub fn runtime_failure(line: LogLine, e: io::Error) -> ExitCode {
     error!("{}", line.field("error", e));
-    logging::flush();
-    ExitCode::FAILURE
+    exit(ExitCode::FAILURE, EXIT_DRAIN)
 }

@@ -31,6 +31,7 @@ use reactor::mio::{Interest, Registry, Token};
 use reactor::net::{
     bind_any_interface, classify_accept_error, interrupted, would_block, AcceptError, AnyInterface,
 };
+use reactor::signals::{self, Meaning};
 use reactor::{signal_name, Handler, LogLine, Outcome, FIRST_RESERVED};
 use slab::Slab;
 
@@ -406,11 +407,16 @@ impl EchoServer {
     /// First signal: take what is queued, close the listener, drop idle
     /// connections and let the others finish within the grace.
     fn begin_shutdown(&mut self, registry: &Registry, signal: c_int, now: Instant) {
+        let grace = if skips_grace(signal) {
+            "skipped".to_owned()
+        } else {
+            self.config.shutdown_grace.to_string()
+        };
         info!(
             "{}",
             LogLine::new("shutdown", Outcome::InProgress)
                 .field("signal", signal_name(signal))
-                .field("grace", &self.config.shutdown_grace)
+                .field("grace", grace)
         );
         self.state = State::Draining {
             deadline: now + self.config.shutdown_grace.duration,
@@ -647,6 +653,11 @@ impl Connection {
     }
 }
 
+/// SIGQUIT: shut down as a second SIGTERM would, without grace.
+fn skips_grace(signal: c_int) -> bool {
+    signals::meaning(signal) == Meaning::ShutdownNow
+}
+
 /// Whether a deadline popped from the heap is still the current one of the
 /// connection it was set for (not closed, not moved on to another phase).
 fn deadline_stands(conns: &Slab<Connection>, at: Instant, key: usize, id: u64) -> bool {
@@ -670,7 +681,12 @@ impl Handler for EchoServer {
 
     fn on_signal(&mut self, registry: &Registry, signal: c_int) {
         match self.state {
-            State::Serving => self.begin_shutdown(registry, signal, Instant::now()),
+            State::Serving => {
+                self.begin_shutdown(registry, signal, Instant::now());
+                if skips_grace(signal) {
+                    self.close_all();
+                }
+            }
             State::Draining { .. } => {
                 info!(
                     "{}",

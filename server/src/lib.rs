@@ -39,7 +39,8 @@ Settings (environment variable > config.ini [DEFAULT] key > default):
 
 config.ini is read from the working directory unless --config names a file.
 SIGTERM or SIGINT: stop accepting, finish exchanges in flight within the
-grace, close everything, exit 0. A second signal skips the grace.
+grace, close everything, exit 0. A second signal, or SIGQUIT, skips the
+grace. SIGHUP, SIGUSR1, SIGUSR2: logged and ignored.
 ";
 
 /// Runs the server as the binary does; returns the process exit status.
@@ -60,6 +61,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = String>) -> ExitCode {
         log::warn!("{warning}");
     }
     let port = config.port;
+    let grace = config.shutdown_grace.duration;
     let mut server = match EchoServer::bind(config, reactor.registry()) {
         Ok(server) => server,
         Err(e) => {
@@ -70,7 +72,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = String>) -> ExitCode {
         }
     };
     match reactor.run(&mut server) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => program::exit(ExitCode::SUCCESS, grace),
         Err(e) => program::runtime_failure(LogLine::new("event_loop", Outcome::Fail), e),
     }
 }

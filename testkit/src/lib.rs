@@ -487,3 +487,69 @@ pub fn start_with_memory_cap(
     }
     Program::spawn(name, command)
 }
+
+impl Program {
+    /// Starts `command` with stderr a pipe that nobody reads until the test
+    /// calls [`Program::follow_stderr`] with the returned end: a log
+    /// consumer that does not keep up. Stdout is discarded.
+    pub fn spawn_with_unread_stderr(
+        name: &str,
+        mut command: Command,
+    ) -> (Program, std::process::ChildStderr) {
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+        let stderr = child.stderr.take().expect("piped stderr");
+        let program = Program {
+            name: name.to_owned(),
+            child,
+            output: Arc::new(Output::default()),
+            status: None,
+        };
+        (program, stderr)
+    }
+
+    /// Starts reading the stderr held since [`Program::spawn_with_unread_stderr`]
+    /// into this program's lines.
+    pub fn follow_stderr(&self, stderr: std::process::ChildStderr) {
+        follow(stderr, Arc::clone(&self.output));
+    }
+}
+
+/// A workspace binary in a fresh scratch directory with exactly `env`, not
+/// started yet (for callers that set up its descriptors or signal mask).
+pub fn command(name: &str, env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(binary(name));
+    command
+        .current_dir(scratch_dir(name))
+        .env_clear()
+        .envs(env.iter().copied());
+    command
+}
+
+/// Makes `signal` blocked in the child across `exec`: a signal sent at any
+/// moment after spawning waits as pending until the program unblocks it,
+/// as it does from its first instruction on. (A signal that lands between
+/// `exec` and that first instruction takes its default action, whatever the
+/// program does; this is how a test reaches every later moment of start-up
+/// without that race.)
+pub fn hold_across_exec(command: &mut Command, signal: i32) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and only calls
+    // async-signal-safe functions on a local sigset.
+    unsafe {
+        command.pre_exec(move || {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, signal);
+            match libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) {
+                0 => Ok(()),
+                rc => Err(std::io::Error::from_raw_os_error(rc)),
+            }
+        });
+    }
+}

@@ -1,0 +1,84 @@
+//! Every signal the client handles, on the real binary: SIGHUP, SIGUSR1 and
+//! SIGUSR2 are logged and change nothing (the next message is answered);
+//! SIGQUIT ends the run at once with exit 0, like SIGTERM.
+
+use std::time::Duration;
+
+use reactor::logging::parse_line;
+use testkit::{scratch_dir, start_server, Program};
+
+const PATIENCE: Duration = Duration::from_secs(15);
+const ANSWERED: &str = "action: receive_message | result: success | client_id: 7";
+
+/// A client sending to the server on `port` every 20 ms, many times.
+fn busy_client(port: u16) -> Program {
+    let address = format!("127.0.0.1:{port}");
+    let env = [
+        ("CLI_ID", "7"),
+        ("CLI_SERVER_ADDRESS", address.as_str()),
+        ("CLI_LOOP_AMOUNT", "100000"),
+        ("CLI_LOOP_PERIOD", "20ms"),
+    ];
+    Program::start("client", &scratch_dir("client-signals"), &env, &[])
+}
+
+#[test]
+fn sighup_sigusr1_sigusr2_are_logged_and_the_client_keeps_sending() {
+    let (_server, port) = start_server(&[]);
+    let mut client = busy_client(port);
+    client.wait_line(&[ANSWERED], PATIENCE);
+    for (signal, name, reason, level) in [
+        (
+            libc::SIGHUP,
+            "SIGHUP",
+            "reason: config reload not supported yet",
+            "WARNING",
+        ),
+        (
+            libc::SIGUSR1,
+            "SIGUSR1",
+            "reason: no action assigned",
+            "INFO",
+        ),
+        (
+            libc::SIGUSR2,
+            "SIGUSR2",
+            "reason: no action assigned",
+            "INFO",
+        ),
+    ] {
+        client.signal(signal);
+        let line = client.wait_line(
+            &[&format!(
+                "action: signal | result: success | client_id: 7 | signal: {name} | effect: ignored | {reason}"
+            )],
+            PATIENCE,
+        );
+        assert_eq!(parse_line(&line).map(|p| p.level), Some(level), "{line}");
+        // Two more answers after the line: the run goes on.
+        let lines = client.lines();
+        let at = lines.iter().position(|l| *l == line).expect("logged line");
+        let answered_before = lines[..at].iter().filter(|l| l.contains(ANSWERED)).count();
+        client.wait_lines(&[ANSWERED], answered_before + 2, PATIENCE);
+    }
+    assert!(client.running());
+    assert!(client.lines_with(&["action: shutdown"]).is_empty());
+    let (status, _) = client.stop_with(libc::SIGTERM, PATIENCE);
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn sigquit_ends_the_run_with_exit_0() {
+    let (_server, port) = start_server(&[]);
+    let mut client = busy_client(port);
+    client.wait_line(&[ANSWERED], PATIENCE);
+    let (status, took) = client.stop_with(libc::SIGQUIT, PATIENCE);
+    assert_eq!(status.code(), Some(0), "{:?}", client.lines());
+    assert!(took < Duration::from_secs(1), "exit took {took:?}");
+    client.wait_line(
+        &["action: shutdown | result: in_progress", "signal: SIGQUIT"],
+        PATIENCE,
+    );
+    client.wait_line(&["action: shutdown | result: success"], PATIENCE);
+    client.wait_line(&["action: exit | result: success | client_id: 7"], PATIENCE);
+}

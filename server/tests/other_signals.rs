@@ -1,0 +1,106 @@
+//! Every signal the server handles, on the real binary: SIGHUP, SIGUSR1 and
+//! SIGUSR2 are logged and change nothing (the next exchange is served);
+//! SIGQUIT shuts down at once, without the grace, and exits 0.
+
+use std::io::Write;
+use std::time::Duration;
+
+use testkit::{connect, exchange, read_to_end, start_server, Program};
+
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Sends `signal` and waits for its log line.
+fn signal_and_wait_line(server: &Program, signal: i32, name: &str, reason: &str) -> String {
+    server.signal(signal);
+    server.wait_line(
+        &[
+            &format!("action: signal | result: success | signal: {name} | effect: ignored"),
+            reason,
+        ],
+        PATIENCE,
+    )
+}
+
+#[test]
+fn sighup_sigusr1_sigusr2_are_logged_and_the_server_keeps_serving() {
+    let (mut server, port) = start_server(&[]);
+    for (signal, name, reason, level) in [
+        (
+            libc::SIGHUP,
+            "SIGHUP",
+            "reason: config reload not supported yet",
+            "WARNING",
+        ),
+        (
+            libc::SIGUSR1,
+            "SIGUSR1",
+            "reason: no action assigned",
+            "INFO",
+        ),
+        (
+            libc::SIGUSR2,
+            "SIGUSR2",
+            "reason: no action assigned",
+            "INFO",
+        ),
+    ] {
+        let line = signal_and_wait_line(&server, signal, name, reason);
+        let parsed = reactor::logging::parse_line(&line).expect("a contract line");
+        assert_eq!(parsed.level, level, "{line}");
+        let message = format!("after {name}\n");
+        assert_eq!(exchange(port, message.as_bytes()), message.as_bytes());
+    }
+    assert!(server.running());
+    assert!(server.lines_with(&["action: shutdown"]).is_empty());
+    let (status, _) = server.stop_with(libc::SIGTERM, PATIENCE);
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn sigquit_shuts_down_without_the_grace() {
+    let (mut server, port) = start_server(&[("SERVER_SHUTDOWN_GRACE", "30s")]);
+    // An exchange in flight: half a message, which the grace would wait for.
+    let mut pending = connect(port);
+    pending.write_all(b"half a mess").unwrap();
+    server.wait_line(&["action: accept_connections"], PATIENCE);
+    let (status, took) = server.stop_with(libc::SIGQUIT, PATIENCE);
+    assert_eq!(status.code(), Some(0), "{:?}", server.lines());
+    assert!(took < Duration::from_secs(2), "exit took {took:?}");
+    server.wait_line(
+        &[
+            "action: shutdown | result: in_progress",
+            "signal: SIGQUIT",
+            "grace: skipped",
+        ],
+        PATIENCE,
+    );
+    server.wait_line(&["action: close_connection | result: success"], PATIENCE);
+    server.wait_line(
+        &[
+            "action: shutdown | result: success",
+            "closed_connections: 1",
+        ],
+        PATIENCE,
+    );
+    // Closed, not answered: the grace was skipped.
+    assert_eq!(read_to_end(&mut pending), b"");
+}
+
+#[test]
+fn sigquit_during_the_grace_ends_it() {
+    let (mut server, port) = start_server(&[("SERVER_SHUTDOWN_GRACE", "30s")]);
+    let mut pending = connect(port);
+    pending.write_all(b"half a mess").unwrap();
+    server.wait_line(&["action: accept_connections"], PATIENCE);
+    server.signal(libc::SIGTERM);
+    server.wait_line(
+        &["action: shutdown | result: in_progress", "grace: 30s"],
+        PATIENCE,
+    );
+    let (status, took) = server.stop_with(libc::SIGQUIT, PATIENCE);
+    assert_eq!(status.code(), Some(0));
+    assert!(took < Duration::from_secs(2), "exit took {took:?}");
+    server.wait_line(&["signal: SIGQUIT", "grace: skipped"], PATIENCE);
+    server.wait_line(&["action: shutdown | result: success"], PATIENCE);
+    drop(pending);
+}
