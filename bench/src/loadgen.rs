@@ -288,6 +288,9 @@ impl Handler for LoadGen {
         }
     }
 
+    /// The load generator has no log to report to; other signals change nothing.
+    fn on_ignored_signal(&mut self, _signal: c_int, _reason: &str) {}
+
     fn on_signal(&mut self, _registry: &Registry, _signal: c_int) {
         self.stop(Instant::now());
     }
@@ -357,7 +360,7 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<LoadConfig, 
     let mut kill_after = Duration::from_secs(2);
     let mut args = args.into_iter();
     let duration = |text: String| {
-        reactor::config::parse_period(&text)
+        app::config::parse_period(&text)
             .map(|p| p.duration)
             .map_err(|e| format!("{text:?}: expected {e}"))
     };

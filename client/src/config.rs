@@ -3,11 +3,13 @@
 
 use std::path::Path;
 
-use reactor::config::{
-    parse_in_range, parse_level, parse_period, parse_timeout, parse_yaml, ConfigError,
-    ConfiguredLevel, Layers, Period, UnknownKeys,
+use app::config::{
+    parse_in_range, parse_level, parse_period, parse_timeout, ConfigError, ConfiguredLevel, Layers,
+    Period, UnknownKeys,
 };
-use reactor::{LogLine, Outcome};
+use app::{LogLine, Outcome};
+
+use crate::yaml::parse_yaml;
 
 /// The config file read from the working directory unless `--config` names another.
 pub const DEFAULT_FILE: &str = "config.yaml";
@@ -49,7 +51,7 @@ fn parse_address(text: &str) -> Result<ServerAddress, String> {
         None if host.contains(':') => return Err(SHAPE.to_owned()),
         None => host,
     };
-    let port = reactor::config::parse_port(port).map_err(|_| SHAPE.to_owned())?;
+    let port = app::config::parse_port(port).map_err(|_| SHAPE.to_owned())?;
     // 253 characters is the longest name DNS can carry.
     let valid_host = (1..=253).contains(&host.len())
         && host

@@ -10,6 +10,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use app::program::log_ignored_signal;
+use app::{LogLine, Outcome};
 use log::{debug, error, info};
 use reactor::framer::LineFramer;
 use reactor::mio::event::Event;
@@ -17,7 +19,7 @@ use reactor::mio::net::TcpStream;
 use reactor::mio::{Interest, Registry, Token, Waker};
 use reactor::net::{interrupted, would_block};
 use reactor::resolve::Resolver;
-use reactor::{signal_name, signals, Handler, LogLine, Outcome};
+use reactor::{signal_name, Handler};
 
 use crate::config::ClientConfig;
 
@@ -376,7 +378,7 @@ impl Handler for EchoClient {
     }
 
     fn on_ignored_signal(&mut self, signal: c_int, reason: &str) {
-        signals::log_ignored(self.client_line("signal", Outcome::Success), signal, reason);
+        log_ignored_signal(self.client_line("signal", Outcome::Success), signal, reason);
     }
 
     fn on_wake(&mut self, registry: &Registry) {

@@ -6,16 +6,18 @@
 //!
 //! - [`config`]: settings from `CLI_*` variables, `config.yaml`, defaults.
 //! - [`echo_client`]: the [`EchoClient`] handler the reactor drives.
+//! - [`yaml`]: the `config.yaml` format (only the client links a YAML parser).
 
 pub mod config;
 pub mod echo_client;
+pub mod yaml;
 
 pub use config::ClientConfig;
 pub use echo_client::EchoClient;
 
 use std::process::ExitCode;
 
-use reactor::{logging, program, LogLine, Outcome};
+use app::{logging, program, LogLine, Outcome};
 
 const HELP: &str = "\
 client: sends numbered messages to the echo server and checks each answer.

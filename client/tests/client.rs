@@ -6,7 +6,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use reactor::logging::parse_line;
+use app::logline::parse_line;
 use testkit::{free_port, read_first_line, scratch_dir, start_server, Program, SIGTERM};
 
 const SECOND: Duration = Duration::from_secs(1);

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use reactor::logging::parse_line;
+use app::logline::parse_line;
 use testkit::{command, start_server, Program, SIGTERM};
 
 const PATIENCE: Duration = Duration::from_secs(60);

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use reactor::logging::parse_line;
+use app::logline::parse_line;
 use testkit::{scratch_dir, start_server, Program};
 
 const PATIENCE: Duration = Duration::from_secs(15);

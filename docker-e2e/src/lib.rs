@@ -269,7 +269,7 @@ pub fn wait_for_exit(container: &str, timeout: Duration) {
 pub fn assert_log_format(container: &str, text: &str) {
     for line in text.lines() {
         assert!(
-            reactor::logging::parse_line(line).is_some(),
+            app::logline::parse_line(line).is_some(),
             "{container} logged a line off the contract: {line:?}"
         );
     }

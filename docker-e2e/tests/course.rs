@@ -141,7 +141,7 @@ fn the_course_sequence_works_on_a_fresh_checkout() {
         let entry = entry.trim_start();
         if service.trim().starts_with("client") {
             assert!(
-                reactor::logging::parse_line(entry).is_some(),
+                app::logline::parse_line(entry).is_some(),
                 "off the contract: {line:?}"
             );
             assert!(!entry.contains("result: fail"), "{line}");

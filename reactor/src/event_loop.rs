@@ -8,7 +8,7 @@
 //!     loop {
 //!       handler.finished()?        -> return the outcome
 //!       timeout = handler.next_deadline() - now   (timers live here, nobody sleeps)
-//!       flush the log lines of this turn
+//!       before_poll()              (the program's hook: its log lines go out)
 //!       poll(timeout)              (EINTR is routine: poll again)
 //!       for each event:
 //!         SIGNALS -> for every pending signal: SIGTERM/SIGINT/SIGQUIT
@@ -33,7 +33,6 @@ use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use signal_hook_mio::v1_0::Signals;
 
 use crate::signals::{self, Meaning};
-use crate::{logging, LogLine, Outcome};
 
 /// Token of the signal source (every signal in [`signals::HANDLED`]).
 pub const SIGNALS: Token = Token(usize::MAX);
@@ -61,11 +60,9 @@ pub trait Handler {
     /// SIGQUIT (shut down without grace): see [`signals::meaning`].
     fn on_signal(&mut self, registry: &Registry, signal: c_int);
 
-    /// A signal that changes nothing (SIGHUP, SIGUSR1, SIGUSR2): only
-    /// logged, never fatal. Override to add the handler's own fields.
-    fn on_ignored_signal(&mut self, signal: c_int, reason: &str) {
-        signals::log_ignored(LogLine::new("signal", Outcome::Success), signal, reason);
-    }
+    /// A signal that changes nothing (SIGHUP, SIGUSR1, SIGUSR2): the
+    /// program logs it, for the `reason` given, and goes on. Never fatal.
+    fn on_ignored_signal(&mut self, signal: c_int, reason: &str);
 
     /// The waker fired: a helper thread finished some work for the handler.
     fn on_wake(&mut self, _registry: &Registry) {}
@@ -87,6 +84,10 @@ pub struct Reactor {
     events: Events,
     signals: Signals,
     waker: Arc<Waker>,
+    /// Run before every `poll` and once when the loop ends: where the program
+    /// hands the turn's log lines to its output (the loop itself does no I/O
+    /// of its own).
+    before_poll: fn(),
 }
 
 impl std::fmt::Debug for Reactor {
@@ -111,7 +112,13 @@ impl Reactor {
             events: Events::with_capacity(EVENT_CAPACITY),
             signals,
             waker,
+            before_poll: || {},
         })
+    }
+
+    /// Sets what runs before every `poll` and once when the loop ends.
+    pub fn set_before_poll(&mut self, hook: fn()) {
+        self.before_poll = hook;
     }
 
     /// The registry handlers use to register their sources.
@@ -127,7 +134,7 @@ impl Reactor {
     /// Runs the loop until the handler reports it has finished.
     pub fn run<H: Handler>(&mut self, handler: &mut H) -> io::Result<H::Outcome> {
         let result = self.turns(handler);
-        logging::flush();
+        (self.before_poll)();
         result
     }
 
@@ -139,8 +146,8 @@ impl Reactor {
             let timeout = handler
                 .next_deadline()
                 .map(|deadline| timeout_until(deadline, Instant::now()));
-            // Lines logged during this turn reach the output before the loop blocks.
-            logging::flush();
+            // What the turn produced (log lines) goes out before the loop blocks.
+            (self.before_poll)();
             match self.poll.poll(&mut self.events, timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

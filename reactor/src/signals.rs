@@ -13,10 +13,7 @@
 
 use std::os::raw::c_int;
 
-use log::{info, warn};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
-
-use crate::LogLine;
 
 /// Every signal the reactor catches; none of them kills silently.
 pub const HANDLED: [c_int; 6] = [SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2];
@@ -53,21 +50,6 @@ pub fn signal_name(signal: c_int) -> &'static str {
         SIGUSR1 => "SIGUSR1",
         SIGUSR2 => "SIGUSR2",
         _ => "signal",
-    }
-}
-
-/// Logs a signal that changes nothing: `line` (`action: signal`, plus the
-/// handler's own fields) gets the signal, `effect: ignored` and the reason.
-/// SIGHUP is a warning: whoever sent it expected a reload.
-pub fn log_ignored(line: LogLine, signal: c_int, reason: &str) {
-    let line = line
-        .field("signal", signal_name(signal))
-        .field("effect", "ignored")
-        .field("reason", reason);
-    if signal == SIGHUP {
-        warn!("{line}");
-    } else {
-        info!("{line}");
     }
 }
 

@@ -3,11 +3,11 @@
 
 use std::path::Path;
 
-use reactor::config::{
+use app::config::{
     parse_in_range, parse_ini, parse_level, parse_period, parse_port, parse_timeout, ConfigError,
     ConfiguredLevel, Layers, Period, UnknownKeys,
 };
-use reactor::{LogLine, Outcome};
+use app::{LogLine, Outcome};
 
 /// The config file read from the working directory unless `--config` names another.
 pub const DEFAULT_FILE: &str = "config.ini";

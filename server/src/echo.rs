@@ -22,6 +22,8 @@ use std::net::{IpAddr, Shutdown};
 use std::os::raw::c_int;
 use std::time::{Duration, Instant};
 
+use app::program::log_ignored_signal;
+use app::{LogLine, Outcome};
 use log::{debug, error, info, warn};
 use reactor::deadlines::Deadlines;
 use reactor::framer::LineFramer;
@@ -32,7 +34,7 @@ use reactor::net::{
     bind_any_interface, classify_accept_error, interrupted, would_block, AcceptError, AnyInterface,
 };
 use reactor::signals::{self, Meaning};
-use reactor::{signal_name, Handler, LogLine, Outcome, FIRST_RESERVED};
+use reactor::{signal_name, Handler, FIRST_RESERVED};
 use slab::Slab;
 
 use crate::budget::{MemoryBudget, GUARANTEED_BYTES};
@@ -677,6 +679,10 @@ impl Handler for EchoServer {
             Token(key) => self.drive(registry, key, now),
         }
         self.accept_if_wanted(registry, now);
+    }
+
+    fn on_ignored_signal(&mut self, signal: c_int, reason: &str) {
+        log_ignored_signal(LogLine::new("signal", Outcome::Success), signal, reason);
     }
 
     fn on_signal(&mut self, registry: &Registry, signal: c_int) {

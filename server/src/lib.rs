@@ -17,7 +17,7 @@ pub use echo::EchoServer;
 
 use std::process::ExitCode;
 
-use reactor::{logging, program, LogLine, Outcome};
+use app::{logging, program, LogLine, Outcome};
 
 const HELP: &str = "\
 server: echo server; each connection gets its first line back, then is closed.

@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use reactor::logging::parse_line;
+use app::logline::parse_line;
 use testkit::{binary, command, free_port, scratch_dir, wait_until, Program, SIGTERM};
 
 const PATIENCE: Duration = Duration::from_secs(10);

@@ -45,7 +45,7 @@ fn sighup_sigusr1_sigusr2_are_logged_and_the_server_keeps_serving() {
         ),
     ] {
         let line = signal_and_wait_line(&server, signal, name, reason);
-        let parsed = reactor::logging::parse_line(&line).expect("a contract line");
+        let parsed = app::logline::parse_line(&line).expect("a contract line");
         assert_eq!(parsed.level, level, "{line}");
         let message = format!("after {name}\n");
         assert_eq!(exchange(port, message.as_bytes()), message.as_bytes());

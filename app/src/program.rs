@@ -1,6 +1,6 @@
 //! The start and end of a program built on the reactor, shared by both binaries.
 //!
-//! A binary's first line is [`hold_signals_before_main!`](crate::hold_signals_before_main),
+//! A binary's first line is [`reactor::hold_signals_before_main!`],
 //! so handled signals wait (blocked) from before `main`; [`start`] creates the
 //! reactor before anything else, which catches them; [`exit`] gives pending
 //! log lines a bounded time to reach stderr.
@@ -10,11 +10,15 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use log::error;
+use std::os::raw::c_int;
+
+use log::{error, info, warn};
+use reactor::signals::signal_name;
+use reactor::Reactor;
 
 use crate::cli::{parse_args, Command};
 use crate::config::ConfigError;
-use crate::{logging, LogLine, Reactor};
+use crate::{logging, LogLine};
 
 /// Creates the reactor (signals first), then reads the command line and the
 /// configuration. `Err` carries the exit status when the program must stop
@@ -28,8 +32,10 @@ pub fn start<C>(
 ) -> Result<(Reactor, C), ExitCode> {
     // From here on a signal, including one held since before `main`, is an
     // event of the loop, whatever happens next.
-    let reactor =
+    let mut reactor =
         Reactor::new().map_err(|e| fatal(name, &format!("cannot set up the event loop: {e}")))?;
+    // Each turn's log lines go to the writer before the loop blocks.
+    reactor.set_before_poll(logging::flush);
     let config_path = match parse_args(name, help, args) {
         Command::Run { config } => config,
         Command::Print(text) => {
@@ -71,4 +77,19 @@ pub fn exit(status: ExitCode, grace: Duration) -> ExitCode {
 pub fn runtime_failure(line: LogLine, e: io::Error) -> ExitCode {
     error!("{}", line.field("error", e));
     exit(ExitCode::FAILURE, EXIT_DRAIN)
+}
+
+/// Logs a signal that changes nothing: `line` (`action: signal`, plus the
+/// handler's own fields) gets the signal, `effect: ignored` and the reason.
+/// SIGHUP is a warning: whoever sent it expected a reload.
+pub fn log_ignored_signal(line: LogLine, signal: c_int, reason: &str) {
+    let line = line
+        .field("signal", signal_name(signal))
+        .field("effect", "ignored")
+        .field("reason", reason);
+    if signal == libc::SIGHUP {
+        warn!("{line}");
+    } else {
+        info!("{line}");
+    }
 }

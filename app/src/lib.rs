@@ -1,0 +1,24 @@
+//! What a program built on the reactor needs besides the loop: its
+//! configuration, the contract's log lines and their output, its command
+//! line, and how it starts and ends. Changing INI parsing or the log format
+//! happens here, never in the event loop.
+//!
+//! # Layout
+//!
+//! - [`config`]: env > file > default layering, safe reading of the config
+//!   file, value parsers, the INI format, the unknown-keys warning. (The YAML
+//!   format is the client's own: only it reads YAML.)
+//! - [`logline`]: the contract's log line format, and [`logline::parse_line`]
+//!   to read it back.
+//! - [`logging`]: output of the lines on stderr that never blocks the loop
+//!   (installed as the reactor's before-poll hook).
+//! - [`cli`] and [`program`]: `--help`, `--version`, `--config PATH`, the
+//!   start-up both binaries share, logged signals, and bounded exits.
+
+pub mod cli;
+pub mod config;
+pub mod logging;
+pub mod logline;
+pub mod program;
+
+pub use logline::{LogLine, Outcome};
