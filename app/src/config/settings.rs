@@ -132,11 +132,6 @@ impl<C> Table<C> {
             })
     }
 
-    /// The setting named `name` in the `config` line.
-    pub fn setting(&self, name: &str) -> Option<&Setting<C>> {
-        self.settings.iter().find(|setting| setting.name == name)
-    }
-
     /// The settings part of `--help`: one aligned line a setting (variable,
     /// file key where it differs, default, help), then the ignored keys.
     pub fn help(&self) -> String {
@@ -284,8 +279,6 @@ mod tests {
             TOY.log_line(&toy).to_string(),
             "action: config | result: success | amount: 5 | period: 150ms"
         );
-        assert_eq!(TOY.setting("period").map(|s| s.reload), Some(Reload::Live));
-        assert!(TOY.setting("nope").is_none());
     }
 
     #[test]
