@@ -16,16 +16,20 @@ pub enum Command {
     Usage(String),
 }
 
-/// Parses the arguments after the program name.
-pub fn parse_args(name: &str, help: &str, args: impl IntoIterator<Item = String>) -> Command {
+/// Parses the arguments after the program name. `version` is the binary's
+/// own (its crate's `CARGO_PKG_VERSION`), which `--version` prints.
+pub fn parse_args(
+    name: &str,
+    version: &str,
+    help: &str,
+    args: impl IntoIterator<Item = String>,
+) -> Command {
     let mut config = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "-h" | "--help" => return Command::Print(help.to_owned()),
-            "-V" | "--version" => {
-                return Command::Print(format!("{name} {}\n", env!("CARGO_PKG_VERSION")))
-            }
+            "-V" | "--version" => return Command::Print(format!("{name} {version}\n")),
             "--config" => match args.next() {
                 Some(path) => config = Some(PathBuf::from(path)),
                 None => return usage(name, "--config needs a file path"),
@@ -40,9 +44,12 @@ pub fn parse_args(name: &str, help: &str, args: impl IntoIterator<Item = String>
 }
 
 fn usage(name: &str, problem: &str) -> Command {
-    Command::Usage(format!(
-        "{name}: {problem}\nusage: {name} [--config PATH] [--help] [--version]\n"
-    ))
+    Command::Usage(format!("{name}: {problem}\n{}\n", usage_line(name)))
+}
+
+/// `usage: name [--config PATH] [--help] [--version]`, for `--help` and usage errors.
+pub fn usage_line(name: &str) -> String {
+    format!("usage: {name} [--config PATH] [--help] [--version]")
 }
 
 #[cfg(test)]
@@ -50,7 +57,12 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Command {
-        parse_args("server", "HELP\n", args.iter().map(|a| a.to_string()))
+        parse_args(
+            "server",
+            "7.8.9",
+            "HELP\n",
+            args.iter().map(|a| a.to_string()),
+        )
     }
 
     #[test]
@@ -69,7 +81,11 @@ mod tests {
             }
         );
         assert_eq!(parse(&["--help"]), Command::Print("HELP\n".into()));
-        assert!(matches!(parse(&["--version"]), Command::Print(v) if v.starts_with("server 0.")));
+        assert_eq!(
+            parse(&["--version"]),
+            Command::Print("server 7.8.9\n".into()),
+            "the binary's own version, not this crate's"
+        );
         assert!(
             matches!(parse(&["--config"]), Command::Usage(u) if u.contains("needs a file path"))
         );

@@ -8,12 +8,15 @@
 //! - `file`: reading the file safely (regular files only, bounded, BOM).
 //! - `quote`: user text cut and escaped for one-line messages.
 //! - `unknown`: the unknown-keys warning.
+//! - `settings`: a program's settings declared once, in one table.
 
 mod file;
 mod quote;
+mod settings;
 mod unknown;
 
 pub use file::MAX_FILE_BYTES;
+pub use settings::{Ignored, Reload, Setting, Table};
 pub use unknown::UnknownKeys;
 
 use std::cell::RefCell;
@@ -189,7 +192,7 @@ impl Layers {
         env_key: &str,
         file_key: &str,
         default: &str,
-        parse: impl Fn(&str) -> Result<T, String>,
+        parse: impl FnOnce(&str) -> Result<T, String>,
     ) -> Result<T, ConfigError> {
         {
             let mut asked = self.asked.borrow_mut();
@@ -221,7 +224,7 @@ impl Layers {
 
 /// A duration as configured: its value and the text it was written as, which
 /// is how the config line prints it (`150ms`, `5s`, `1m30s`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Period {
     /// The value.
     pub duration: Duration,
@@ -327,6 +330,16 @@ pub struct ConfiguredLevel {
     /// The level filter in force.
     pub filter: LevelFilter,
     text: String,
+}
+
+/// `INFO`, both programs' default.
+impl Default for ConfiguredLevel {
+    fn default() -> Self {
+        ConfiguredLevel {
+            filter: LevelFilter::Info,
+            text: "INFO".to_owned(),
+        }
+    }
 }
 
 impl fmt::Display for ConfiguredLevel {

@@ -6,14 +6,16 @@
 //! # Layout
 //!
 //! - [`config`]: env > file > default layering, safe reading of the config
-//!   file, value parsers, the INI format, the unknown-keys warning. (The YAML
-//!   format is the client's own: only it reads YAML.)
+//!   file, value parsers, the INI format, the unknown-keys warning, and the
+//!   settings table ([`config::Table`]) that declares each setting once.
+//!   (The YAML format is the client's own: only it reads YAML.)
 //! - [`logline`]: the contract's log line format, and [`logline::parse_line`]
 //!   to read it back.
 //! - [`logging`]: output of the lines on stderr that never blocks the loop
 //!   (installed as the reactor's before-poll hook).
 //! - [`cli`] and [`program`]: `--help`, `--version`, `--config PATH`, the
-//!   start-up both binaries share, logged signals, and bounded exits.
+//!   start-up both binaries share (a [`program::Binary`] in, a
+//!   [`program::Start`] out), logged signals, and bounded exits.
 
 pub mod cli;
 pub mod config;

@@ -2,56 +2,106 @@
 //!
 //! A binary's first line is [`reactor::hold_signals_before_main!`],
 //! so handled signals wait (blocked) from before `main`; [`start`] creates the
-//! reactor before anything else, which catches them; [`exit`] gives pending
-//! log lines a bounded time to reach stderr.
+//! reactor before anything else, which catches them, then reads the command
+//! line and the settings a [`Binary`] describes; [`exit`] gives pending log
+//! lines a bounded time to reach stderr.
 
 use std::io;
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use std::os::raw::c_int;
 
-use log::{error, info, warn};
+use log::{error, info, warn, LevelFilter};
 use reactor::signals::signal_name;
 use reactor::Reactor;
 
-use crate::cli::{parse_args, Command};
-use crate::config::ConfigError;
+use crate::cli::{parse_args, usage_line, Command};
+use crate::config::Table;
 use crate::{logging, LogLine};
 
+/// What start-up needs to know about a binary.
+#[derive(Debug)]
+pub struct Binary<C: 'static> {
+    /// Its name, as in messages and `--version`.
+    pub name: &'static str,
+    /// Its own version: its crate's `CARGO_PKG_VERSION`.
+    pub version: &'static str,
+    /// What it does, in one line: the first line of `--help`.
+    pub summary: &'static str,
+    /// The end of `--help`: signals and exit statuses.
+    pub notes: &'static str,
+    /// Its settings.
+    pub settings: &'static Table<C>,
+    /// The log level a configuration asks for.
+    pub log_level: fn(&C) -> LevelFilter,
+}
+
+impl<C> Binary<C> {
+    /// The `--help` text: summary, usage, the settings table, notes.
+    pub fn help(&self) -> String {
+        format!(
+            "{name}: {summary}\n\n{usage}\n\n\
+             Settings (environment variable > {file} > default):\n{settings}\n\
+             {file} is read from the working directory unless --config names a file.\n\
+             {notes}",
+            name = self.name,
+            summary = self.summary,
+            usage = usage_line(self.name),
+            file = self.settings.file,
+            settings = self.settings.help(),
+            notes = self.notes,
+        )
+    }
+}
+
+/// How start-up ends.
+#[derive(Debug)]
+pub enum Start<C> {
+    /// Configured, logging on, the `config` line logged: run the loop.
+    Run(Reactor, C),
+    /// Stop with this status: after `--help` or `--version` (0), a usage
+    /// error (2) or a config error (1).
+    Exit(ExitCode),
+}
+
 /// Creates the reactor (signals first), then reads the command line and the
-/// configuration. `Err` carries the exit status when the program must stop
-/// there: `--help`/`--version` (0), a usage error (2), a config error (1).
-pub fn start<C>(
-    name: &str,
-    help: &str,
-    default_file: &str,
-    args: impl IntoIterator<Item = String>,
-    load: impl FnOnce(&Path, bool) -> Result<C, ConfigError>,
-) -> Result<(Reactor, C), ExitCode> {
+/// configuration, starts logging at the configured level and logs the
+/// `config` line, followed by the warning about unknown keys if any.
+pub fn start<C: Default>(binary: &Binary<C>, args: impl IntoIterator<Item = String>) -> Start<C> {
+    let name = binary.name;
     // From here on a signal, including one held since before `main`, is an
     // event of the loop, whatever happens next.
-    let mut reactor =
-        Reactor::new().map_err(|e| fatal(name, &format!("cannot set up the event loop: {e}")))?;
+    let mut reactor = match Reactor::new() {
+        Ok(reactor) => reactor,
+        Err(e) => return Start::Exit(fatal(name, &format!("cannot set up the event loop: {e}"))),
+    };
     // Each turn's log lines go to the writer before the loop blocks.
     reactor.set_before_poll(logging::flush);
-    let config_path = match parse_args(name, help, args) {
+    let config_path = match parse_args(name, binary.version, &binary.help(), args) {
         Command::Run { config } => config,
         Command::Print(text) => {
             print!("{text}");
-            return Err(ExitCode::SUCCESS);
+            return Start::Exit(ExitCode::SUCCESS);
         }
         Command::Usage(text) => {
             eprint!("{text}");
-            return Err(ExitCode::from(2));
+            return Start::Exit(ExitCode::from(2));
         }
     };
     // A file named on the command line must exist; the default one may not.
     let required = config_path.is_some();
-    let path = config_path.unwrap_or_else(|| default_file.into());
-    let config = load(&path, required).map_err(|e| fatal(name, &format!("config error: {e}")))?;
-    Ok((reactor, config))
+    let path = config_path.unwrap_or_else(|| binary.settings.file.into());
+    let (config, unknown) = match binary.settings.load(&path, required) {
+        Ok(loaded) => loaded,
+        Err(e) => return Start::Exit(fatal(name, &format!("config error: {e}"))),
+    };
+    logging::init((binary.log_level)(&config));
+    info!("{}", binary.settings.log_line(&config));
+    if let Some(warning) = unknown.log_line() {
+        warn!("{warning}");
+    }
+    Start::Run(reactor, config)
 }
 
 /// One line on stderr; exit status 1.

@@ -1,31 +1,17 @@
 //! The client's settings: `CLI_*` variables, `config.yaml`, or built-in
-//! defaults. A YAML key `a.b` is the variable `CLI_A_B`.
-
-use std::path::Path;
+//! defaults, each declared once in [`TABLE`]. A YAML key `a.b` is the
+//! variable `CLI_A_B`.
 
 use app::config::{
-    parse_in_range, parse_level, parse_period, parse_timeout, ConfigError, ConfiguredLevel, Layers,
-    Period, UnknownKeys,
+    parse_in_range, parse_level, parse_period, parse_timeout, ConfiguredLevel, Ignored, Period,
+    Reload, Setting, Table,
 };
-use app::{LogLine, Outcome};
 
 use crate::yaml::parse_yaml;
 
-/// The config file read from the working directory unless `--config` names another.
-pub const DEFAULT_FILE: &str = "config.yaml";
-
-/// Environment variables with this prefix are the client's: an unknown one
-/// is reported (the server's `SERVER_*` are not looked at).
-const ENV_PREFIX: &str = "CLI_";
-
-/// Keys known and ignored without a word: the course's `config.yaml` has
-/// `batch.maxAmount` (a later exercise's setting), which the Go client would
-/// also take from `CLI_BATCH_MAXAMOUNT`.
-const IGNORED_KEYS: &[&str] = &["batch.maxAmount", "CLI_BATCH_MAXAMOUNT"];
-
 /// `host:port` of the server; the host is resolved on every connection attempt
 /// so that a restarted server container is found under its new address.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServerAddress {
     /// Name or IP literal (IPv6 without brackets).
     pub host: String,
@@ -79,8 +65,9 @@ fn parse_id(text: &str) -> Result<String, String> {
     }
 }
 
-/// Every setting in force, after layering.
-#[derive(Debug, Clone)]
+/// Every setting in force, after layering. [`TABLE`] fills it: a field
+/// without a row there would keep its `Default` placeholder.
+#[derive(Debug, Clone, Default)]
 pub struct ClientConfig {
     /// Client id, part of every message.
     pub id: String,
@@ -97,76 +84,114 @@ pub struct ClientConfig {
     pub connect_window: Period,
     /// How long the answer may take once the message is sent.
     pub response_timeout: Period,
-    /// Keys given but not read, for the warning logged after the config line.
-    pub unknown_keys: UnknownKeys,
 }
 
-impl ClientConfig {
-    /// Reads the settings from the environment and `path`.
-    pub fn load(path: &Path, required: bool) -> Result<Self, ConfigError> {
-        Self::from_layers(&Layers::load(path, required, parse_yaml)?)
-    }
-
-    /// Reads the settings from explicit layers.
-    pub fn from_layers(layers: &Layers) -> Result<Self, ConfigError> {
-        let mut config = ClientConfig {
-            id: layers.get("CLI_ID", "id", "1", parse_id)?,
-            server_address: layers.get(
-                "CLI_SERVER_ADDRESS",
-                "server.address",
-                "localhost:12345",
-                parse_address,
-            )?,
-            loop_amount: layers.get("CLI_LOOP_AMOUNT", "loop.amount", "5", |t| {
-                parse_in_range(t, 0u64, u64::MAX)
-            })?,
+/// The client's settings, in the order of the `config` line (whose first
+/// five fields are the contract's). Live: the log level and the two
+/// timeouts, which a reload could apply to the next message; what the run
+/// is (who, where, how many, how often) needs a restart.
+pub const TABLE: Table<ClientConfig> = Table {
+    file: "config.yaml",
+    format: parse_yaml,
+    // The server's `SERVER_*` are not looked at.
+    env_prefix: "CLI_",
+    // The course's `config.yaml` has it (a later exercise's setting), which
+    // the Go client would also take from the variable.
+    ignored: &[Ignored {
+        env: "CLI_BATCH_MAXAMOUNT",
+        file: "batch.maxAmount",
+    }],
+    settings: &[
+        Setting {
+            name: "client_id",
+            env: "CLI_ID",
+            file: "id",
+            default: "1",
+            reload: Reload::Restart,
+            help: "client id",
+            apply: |c, t| parse_id(t).map(|v| c.id = v),
+            show: |c| c.id.clone(),
+        },
+        Setting {
+            name: "server_address",
+            env: "CLI_SERVER_ADDRESS",
+            file: "server.address",
+            default: "localhost:12345",
+            reload: Reload::Restart,
+            help: "host:port",
+            apply: |c, t| parse_address(t).map(|v| c.server_address = v),
+            show: |c| c.server_address.to_string(),
+        },
+        Setting {
+            name: "loop_amount",
+            env: "CLI_LOOP_AMOUNT",
+            file: "loop.amount",
+            default: "5",
+            reload: Reload::Restart,
+            help: "messages to send",
+            apply: |c, t| parse_in_range(t, 0, u64::MAX).map(|v| c.loop_amount = v),
+            show: |c| c.loop_amount.to_string(),
+        },
+        Setting {
+            name: "loop_period",
+            env: "CLI_LOOP_PERIOD",
+            file: "loop.period",
+            default: "1s",
+            reload: Reload::Restart,
             // 0 is no wait between messages.
-            loop_period: layers.get("CLI_LOOP_PERIOD", "loop.period", "1s", parse_period)?,
-            log_level: layers.get("CLI_LOG_LEVEL", "log.level", "INFO", parse_level)?,
-            connect_window: layers.get(
-                "CLI_SERVER_CONNECT_WINDOW",
-                "server.connect_window",
-                "10s",
-                parse_timeout,
-            )?,
-            response_timeout: layers.get(
-                "CLI_SERVER_RESPONSE_TIMEOUT",
-                "server.response_timeout",
-                "5s",
-                parse_timeout,
-            )?,
-            unknown_keys: UnknownKeys::default(),
-        };
-        // Only now has every setting been read: what is left is unknown.
-        config.unknown_keys = layers.unknown(ENV_PREFIX, IGNORED_KEYS);
-        Ok(config)
-    }
-
-    /// The `action: config` line: the values in force.
-    pub fn log_line(&self) -> LogLine {
-        LogLine::new("config", Outcome::Success)
-            .field("client_id", &self.id)
-            .field("server_address", &self.server_address)
-            .field("loop_amount", self.loop_amount)
-            .field("loop_period", &self.loop_period)
-            .field("log_level", &self.log_level)
-            .field("connect_window", &self.connect_window)
-            .field("response_timeout", &self.response_timeout)
-    }
-
-    /// The warning naming unknown keys, if any; logged right after the config line.
-    pub fn warning_line(&self) -> Option<LogLine> {
-        self.unknown_keys.log_line()
-    }
-}
+            help: "wait between messages (0 = none)",
+            apply: |c, t| parse_period(t).map(|v| c.loop_period = v),
+            show: |c| c.loop_period.to_string(),
+        },
+        Setting {
+            name: "log_level",
+            env: "CLI_LOG_LEVEL",
+            file: "log.level",
+            default: "INFO",
+            reload: Reload::Live,
+            help: "ERROR, WARNING, INFO or DEBUG",
+            apply: |c, t| parse_level(t).map(|v| c.log_level = v),
+            show: |c| c.log_level.to_string(),
+        },
+        Setting {
+            name: "connect_window",
+            env: "CLI_SERVER_CONNECT_WINDOW",
+            file: "server.connect_window",
+            default: "10s",
+            reload: Reload::Live,
+            help: "connect retries per message",
+            apply: |c, t| parse_timeout(t).map(|v| c.connect_window = v),
+            show: |c| c.connect_window.to_string(),
+        },
+        Setting {
+            name: "response_timeout",
+            env: "CLI_SERVER_RESPONSE_TIMEOUT",
+            file: "server.response_timeout",
+            default: "5s",
+            reload: Reload::Live,
+            help: "wait for an answer",
+            apply: |c, t| parse_timeout(t).map(|v| c.response_timeout = v),
+            show: |c| c.response_timeout.to_string(),
+        },
+    ],
+};
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use app::config::{ConfigError, Layers, UnknownKeys};
+
+    fn read(env: &[(&str, &str)], yaml: &str) -> Result<(ClientConfig, UnknownKeys), ConfigError> {
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        TABLE.read(&Layers::new(env, parse_yaml(yaml).unwrap(), "config.yaml"))
+    }
 
     fn config(env: &[(&str, &str)], yaml: &str) -> Result<ClientConfig, ConfigError> {
-        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
-        ClientConfig::from_layers(&Layers::new(env, parse_yaml(yaml).unwrap(), "config.yaml"))
+        read(env, yaml).map(|(config, _)| config)
+    }
+
+    fn warning(env: &[(&str, &str)], yaml: &str) -> Option<String> {
+        read(env, yaml).unwrap().1.log_line().map(|l| l.to_string())
     }
 
     const COURSE_YAML: &str = "server:\n  address: \"server:12345\"\nloop:\n  amount: 5\n  period: \"5s\"\nlog:\n  level: \"INFO\"\nbatch:\n  maxAmount: 10\n";
@@ -174,7 +199,7 @@ mod tests {
     #[test]
     fn course_file_gives_the_contract_config_line() {
         let c = config(&[("CLI_ID", "1")], COURSE_YAML).unwrap();
-        assert!(c.log_line().to_string().starts_with(
+        assert!(TABLE.log_line(&c).to_string().starts_with(
             "action: config | result: success | client_id: 1 | server_address: server:12345 | loop_amount: 5 | loop_period: 5s | log_level: INFO"
         ));
     }
@@ -244,18 +269,49 @@ mod tests {
             ("CLI_BATCH_MAXAMOUNT", "3"),
             ("SERVER_PORT", "1"),
         ];
-        assert!(config(&env, COURSE_YAML).unwrap().warning_line().is_none());
+        assert_eq!(warning(&env, COURSE_YAML), None);
         let every_setting = "id: 2\nserver:\n  address: a:1\n  connect_window: 1s\n  response_timeout: 1s\nloop:\n  amount: 1\n  period: 1s\nlog:\n  level: INFO\n";
-        assert!(config(&[], every_setting).unwrap().warning_line().is_none());
+        assert_eq!(warning(&[], every_setting), None);
+        let every_variable: Vec<_> = TABLE.settings.iter().map(|s| (s.env, s.default)).collect();
+        assert_eq!(warning(&every_variable, ""), None);
         let typo = "server:\n  adress: a:1\nlog:\n  level: INFO\n  file: x\n";
-        let line = config(&[("CLI_LOOP_AMMOUNT", "3")], typo)
-            .unwrap()
-            .warning_line()
-            .unwrap()
-            .to_string();
         assert_eq!(
-            line,
+            warning(&[("CLI_LOOP_AMMOUNT", "3")], typo).unwrap(),
             "action: config | result: success | warning: unknown keys ignored | file: config.yaml | file_keys: log.file, server.adress | env_vars: CLI_LOOP_AMMOUNT"
         );
+    }
+
+    #[test]
+    fn every_default_parses_and_shows_as_written() {
+        let c = config(&[], "").unwrap();
+        for setting in TABLE.settings {
+            assert_eq!((setting.show)(&c), setting.default, "{}", setting.name);
+        }
+    }
+
+    #[test]
+    fn variables_are_the_yaml_keys_upper_cased_with_the_prefix() {
+        let keys = TABLE
+            .settings
+            .iter()
+            .map(|s| (s.env, s.file))
+            .chain(TABLE.ignored.iter().map(|k| (k.env, k.file)));
+        for (env, file) in keys {
+            assert_eq!(
+                env,
+                format!("CLI_{}", file.to_uppercase().replace('.', "_"))
+            );
+        }
+    }
+
+    #[test]
+    fn what_the_run_is_needs_a_restart() {
+        let live: Vec<_> = TABLE
+            .settings
+            .iter()
+            .filter(|s| s.reload == Reload::Live)
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(live, ["log_level", "connect_window", "response_timeout"]);
     }
 }

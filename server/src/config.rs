@@ -1,32 +1,19 @@
 //! The server's settings: `SERVER_*` keys from the environment, the
-//! `[DEFAULT]` section of `config.ini`, or built-in defaults.
-
-use std::path::Path;
+//! `[DEFAULT]` section of `config.ini`, or built-in defaults, each declared
+//! once in [`TABLE`].
 
 use app::config::{
-    parse_in_range, parse_ini, parse_level, parse_period, parse_port, parse_timeout, ConfigError,
-    ConfiguredLevel, Layers, Period, UnknownKeys,
+    parse_in_range, parse_ini, parse_level, parse_period, parse_port, parse_timeout,
+    ConfiguredLevel, Ignored, Period, Reload, Setting, Table,
 };
-use app::{LogLine, Outcome};
-
-/// The config file read from the working directory unless `--config` names another.
-pub const DEFAULT_FILE: &str = "config.ini";
-
-/// Environment variables with this prefix are the server's: an unknown one
-/// is reported (`LOGGING_LEVEL` has no prefix, and the client's `CLI_*` are
-/// none of the server's business).
-const ENV_PREFIX: &str = "SERVER_";
-
-/// Keys known and ignored without a word: the course's `config.ini` has
-/// `SERVER_IP`, which the server has no use for (it listens on all interfaces).
-const IGNORED_KEYS: &[&str] = &["SERVER_IP"];
 
 /// Descriptors kept free for the listener, the poll, the signal pipe and logging
 /// when the connection cap is derived from the fd limit.
 const RESERVED_FDS: u64 = 16;
 
-/// Every setting in force, after layering.
-#[derive(Debug, Clone)]
+/// Every setting in force, after layering. [`TABLE`] fills it: a field
+/// without a row there would keep its `Default` placeholder.
+#[derive(Debug, Clone, Default)]
 pub struct ServerConfig {
     /// TCP port, bound on all interfaces.
     pub port: u16,
@@ -50,103 +37,136 @@ pub struct ServerConfig {
     /// Bytes all connections may buffer together (partial messages, pending
     /// echoes); at the limit the server stops reading partial messages.
     pub max_buffered_bytes: usize,
-    /// Keys given but not read, for the warning logged after the config line.
-    pub unknown_keys: UnknownKeys,
 }
 
-impl ServerConfig {
-    /// Reads the settings from the environment and `path`.
-    pub fn load(path: &Path, required: bool) -> Result<Self, ConfigError> {
-        Self::from_layers(&Layers::load(path, required, parse_ini)?)
-    }
-
-    /// Reads the settings from explicit layers.
-    pub fn from_layers(layers: &Layers) -> Result<Self, ConfigError> {
-        let fd_cap = fd_limit().saturating_sub(RESERVED_FDS).max(1);
-        let max_connections = layers.get(
-            "SERVER_MAX_CONNECTIONS",
-            "SERVER_MAX_CONNECTIONS",
-            "auto",
-            |t| {
-                if t.eq_ignore_ascii_case("auto") {
-                    Ok(usize::try_from(fd_cap).unwrap_or(usize::MAX))
-                } else {
-                    parse_in_range(t, 1usize, 1 << 24)
-                }
-            },
-        )?;
-        let mut config = ServerConfig {
-            port: layers.get("SERVER_PORT", "SERVER_PORT", "12345", parse_port)?,
-            listen_backlog: layers.get(
-                "SERVER_LISTEN_BACKLOG",
-                "SERVER_LISTEN_BACKLOG",
-                "5",
-                |t| parse_in_range(t, 1u32, 65535),
-            )?,
-            logging_level: layers.get("LOGGING_LEVEL", "LOGGING_LEVEL", "INFO", parse_level)?,
+/// The server's settings, in the order of the `config` line (whose first
+/// three fields are the contract's). Env var and `config.ini` key are the
+/// same name. Live: what a reload could apply to the running server (to new
+/// connections and to the next deadline); the port and backlog shape the
+/// listening socket, bound once.
+pub const TABLE: Table<ServerConfig> = Table {
+    file: "config.ini",
+    format: parse_ini,
+    // `LOGGING_LEVEL` has no prefix, and the client's `CLI_*` are none of
+    // the server's business.
+    env_prefix: "SERVER_",
+    // The course's `config.ini` has it; the server listens on all interfaces.
+    ignored: &[Ignored {
+        env: "SERVER_IP",
+        file: "SERVER_IP",
+    }],
+    settings: &[
+        Setting {
+            name: "port",
+            env: "SERVER_PORT",
+            file: "SERVER_PORT",
+            default: "12345",
+            reload: Reload::Restart,
+            help: "TCP port on all interfaces, IPv6 and IPv4",
+            apply: |c, t| parse_port(t).map(|v| c.port = v),
+            show: |c| c.port.to_string(),
+        },
+        Setting {
+            name: "listen_backlog",
+            env: "SERVER_LISTEN_BACKLOG",
+            file: "SERVER_LISTEN_BACKLOG",
+            default: "5",
+            reload: Reload::Restart,
+            help: "listen(2) backlog",
+            apply: |c, t| parse_in_range(t, 1, 65535).map(|v| c.listen_backlog = v),
+            show: |c| c.listen_backlog.to_string(),
+        },
+        Setting {
+            name: "logging_level",
+            env: "LOGGING_LEVEL",
+            file: "LOGGING_LEVEL",
+            default: "INFO",
+            reload: Reload::Live,
+            help: "ERROR, WARNING, INFO or DEBUG",
+            apply: |c, t| parse_level(t).map(|v| c.logging_level = v),
+            show: |c| c.logging_level.to_string(),
+        },
+        Setting {
+            name: "shutdown_grace",
+            env: "SERVER_SHUTDOWN_GRACE",
+            file: "SERVER_SHUTDOWN_GRACE",
+            default: "500ms",
+            reload: Reload::Live,
             // 0 is no grace: what a second signal does.
-            shutdown_grace: layers.get(
-                "SERVER_SHUTDOWN_GRACE",
-                "SERVER_SHUTDOWN_GRACE",
-                "500ms",
-                parse_period,
-            )?,
-            max_message_bytes: layers.get(
-                "SERVER_MAX_MESSAGE_BYTES",
-                "SERVER_MAX_MESSAGE_BYTES",
-                "65536",
-                |t| parse_in_range(t, 1usize, 1 << 30),
-            )?,
-            read_timeout: layers.get(
-                "SERVER_READ_TIMEOUT",
-                "SERVER_READ_TIMEOUT",
-                "5s",
-                parse_timeout,
-            )?,
-            write_timeout: layers.get(
-                "SERVER_WRITE_TIMEOUT",
-                "SERVER_WRITE_TIMEOUT",
-                "5s",
-                parse_timeout,
-            )?,
-            max_connections,
-            messages_per_connection: layers.get(
-                "SERVER_MESSAGES_PER_CONNECTION",
-                "SERVER_MESSAGES_PER_CONNECTION",
-                "1",
-                |t| parse_in_range(t, 0u64, u64::MAX),
-            )?,
-            max_buffered_bytes: layers.get(
-                "SERVER_MAX_BUFFERED_BYTES",
-                "SERVER_MAX_BUFFERED_BYTES",
-                "67108864",
-                |t| parse_in_range(t, 1usize, usize::MAX),
-            )?,
-            unknown_keys: UnknownKeys::default(),
-        };
-        // Only now has every setting been read: what is left is unknown.
-        config.unknown_keys = layers.unknown(ENV_PREFIX, IGNORED_KEYS);
-        Ok(config)
-    }
+            help: "time in-flight exchanges get after SIGTERM (0 = none)",
+            apply: |c, t| parse_period(t).map(|v| c.shutdown_grace = v),
+            show: |c| c.shutdown_grace.to_string(),
+        },
+        Setting {
+            name: "max_message_bytes",
+            env: "SERVER_MAX_MESSAGE_BYTES",
+            file: "SERVER_MAX_MESSAGE_BYTES",
+            default: "65536",
+            reload: Reload::Live,
+            help: "longest message, newline included",
+            apply: |c, t| parse_in_range(t, 1, 1 << 30).map(|v| c.max_message_bytes = v),
+            show: |c| c.max_message_bytes.to_string(),
+        },
+        Setting {
+            name: "read_timeout",
+            env: "SERVER_READ_TIMEOUT",
+            file: "SERVER_READ_TIMEOUT",
+            default: "5s",
+            reload: Reload::Live,
+            help: "total time to deliver a message",
+            apply: |c, t| parse_timeout(t).map(|v| c.read_timeout = v),
+            show: |c| c.read_timeout.to_string(),
+        },
+        Setting {
+            name: "write_timeout",
+            env: "SERVER_WRITE_TIMEOUT",
+            file: "SERVER_WRITE_TIMEOUT",
+            default: "5s",
+            reload: Reload::Live,
+            help: "total time to take the echo",
+            apply: |c, t| parse_timeout(t).map(|v| c.write_timeout = v),
+            show: |c| c.write_timeout.to_string(),
+        },
+        Setting {
+            name: "max_connections",
+            env: "SERVER_MAX_CONNECTIONS",
+            file: "SERVER_MAX_CONNECTIONS",
+            default: "auto",
+            reload: Reload::Live,
+            help: "concurrent connections; auto = the fd limit minus a reserve",
+            apply: |c, t| parse_max_connections(t).map(|v| c.max_connections = v),
+            show: |c| c.max_connections.to_string(),
+        },
+        Setting {
+            name: "messages_per_connection",
+            env: "SERVER_MESSAGES_PER_CONNECTION",
+            file: "SERVER_MESSAGES_PER_CONNECTION",
+            default: "1",
+            reload: Reload::Live,
+            help: "messages answered before closing (0 = no limit)",
+            apply: |c, t| parse_in_range(t, 0, u64::MAX).map(|v| c.messages_per_connection = v),
+            show: |c| c.messages_per_connection.to_string(),
+        },
+        Setting {
+            name: "max_buffered_bytes",
+            env: "SERVER_MAX_BUFFERED_BYTES",
+            file: "SERVER_MAX_BUFFERED_BYTES",
+            default: "67108864",
+            reload: Reload::Live,
+            help: "bytes all connections buffer together",
+            apply: |c, t| parse_in_range(t, 1, usize::MAX).map(|v| c.max_buffered_bytes = v),
+            show: |c| c.max_buffered_bytes.to_string(),
+        },
+    ],
+};
 
-    /// The `action: config` line: the values in force.
-    pub fn log_line(&self) -> LogLine {
-        LogLine::new("config", Outcome::Success)
-            .field("port", self.port)
-            .field("listen_backlog", self.listen_backlog)
-            .field("logging_level", &self.logging_level)
-            .field("shutdown_grace", &self.shutdown_grace)
-            .field("max_message_bytes", self.max_message_bytes)
-            .field("read_timeout", &self.read_timeout)
-            .field("write_timeout", &self.write_timeout)
-            .field("max_connections", self.max_connections)
-            .field("messages_per_connection", self.messages_per_connection)
-            .field("max_buffered_bytes", self.max_buffered_bytes)
-    }
-
-    /// The warning naming unknown keys, if any; logged right after the config line.
-    pub fn warning_line(&self) -> Option<LogLine> {
-        self.unknown_keys.log_line()
+/// `auto` (the fd soft limit minus [`RESERVED_FDS`]) or a number.
+fn parse_max_connections(text: &str) -> Result<usize, String> {
+    if text.eq_ignore_ascii_case("auto") {
+        let fd_cap = fd_limit().saturating_sub(RESERVED_FDS).max(1);
+        Ok(usize::try_from(fd_cap).unwrap_or(usize::MAX))
+    } else {
+        parse_in_range(text, 1, 1 << 24)
     }
 }
 
@@ -167,18 +187,27 @@ fn fd_limit() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use app::config::{ConfigError, Layers, UnknownKeys};
 
-    fn config(env: &[(&str, &str)], ini: &str) -> Result<ServerConfig, ConfigError> {
+    fn read(env: &[(&str, &str)], ini: &str) -> Result<(ServerConfig, UnknownKeys), ConfigError> {
         let file = parse_ini(ini).unwrap();
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
-        ServerConfig::from_layers(&Layers::new(env, file, "config.ini"))
+        TABLE.read(&Layers::new(env, file, "config.ini"))
+    }
+
+    fn config(env: &[(&str, &str)], ini: &str) -> Result<ServerConfig, ConfigError> {
+        read(env, ini).map(|(config, _)| config)
+    }
+
+    fn warning(env: &[(&str, &str)], ini: &str) -> Option<String> {
+        read(env, ini).unwrap().1.log_line().map(|l| l.to_string())
     }
 
     #[test]
     fn defaults_and_contract_config_line() {
         let c = config(&[], "").unwrap();
         assert_eq!((c.port, c.listen_backlog), (12345, 5));
-        assert!(c.log_line().to_string().starts_with(
+        assert!(TABLE.log_line(&c).to_string().starts_with(
             "action: config | result: success | port: 12345 | listen_backlog: 5 | logging_level: INFO | shutdown_grace: 500ms"
         ));
     }
@@ -222,32 +251,38 @@ mod tests {
             ("CLI_ID", "1"),
             ("LOGGING_LEVEL", "INFO"),
         ];
-        assert!(config(&env, course).unwrap().warning_line().is_none());
-        let every_setting = [
-            "SERVER_PORT = 1",
-            "SERVER_LISTEN_BACKLOG = 1",
-            "LOGGING_LEVEL = INFO",
-            "SERVER_SHUTDOWN_GRACE = 1s",
-            "SERVER_MAX_MESSAGE_BYTES = 10",
-            "SERVER_READ_TIMEOUT = 1s",
-            "SERVER_WRITE_TIMEOUT = 1s",
-            "SERVER_MAX_CONNECTIONS = 10",
-            "SERVER_MESSAGES_PER_CONNECTION = 1",
-        ]
-        .join("\n");
-        assert!(config(&[], &every_setting)
-            .unwrap()
-            .warning_line()
-            .is_none());
+        assert_eq!(warning(&env, course), None);
+        let every_setting: String = TABLE
+            .settings
+            .iter()
+            .map(|s| format!("{} = {}\n", s.file, s.default))
+            .collect();
+        let every_variable: Vec<_> = TABLE.settings.iter().map(|s| (s.env, s.default)).collect();
+        assert_eq!(warning(&every_variable, &every_setting), None);
         let typo = "[DEFAULT]\nSERVER_PROT = 7000\n[server]\nSERVER_PORT = 7000\n";
-        let line = config(&[("SERVER_LISTEN_BACKLOG_", "9")], typo)
-            .unwrap()
-            .warning_line()
-            .unwrap()
-            .to_string();
         assert_eq!(
-            line,
+            warning(&[("SERVER_LISTEN_BACKLOG_", "9")], typo).unwrap(),
             "action: config | result: success | warning: unknown keys ignored | file: config.ini | file_keys: SERVER_PROT, [server] section | env_vars: SERVER_LISTEN_BACKLOG_"
         );
+    }
+
+    #[test]
+    fn every_default_parses_and_shows_as_written() {
+        let c = config(&[], "").unwrap();
+        for setting in TABLE.settings.iter().filter(|s| s.default != "auto") {
+            assert_eq!((setting.show)(&c), setting.default, "{}", setting.name);
+        }
+        assert!(c.max_connections >= 1);
+    }
+
+    #[test]
+    fn only_the_listening_socket_needs_a_restart() {
+        let restart: Vec<_> = TABLE
+            .settings
+            .iter()
+            .filter(|s| s.reload == Reload::Restart)
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(restart, ["port", "listen_backlog"]);
     }
 }

@@ -1,0 +1,33 @@
+//! The README's client settings table says what the settings table in the
+//! code says: every key, variable, default and reload column, nothing more
+//! or less.
+
+use client::config::TABLE;
+use testkit::{assert_same_rows, readme_table};
+
+#[test]
+fn readme_client_settings_match_the_table() {
+    let readme = readme_table(
+        "### Client settings",
+        &["yaml key", "env var", "default", "reload"],
+    );
+    let ignored = |key: &str| TABLE.ignored.iter().any(|k| k.file == key);
+    let found: Vec<Vec<String>> = readme.into_iter().filter(|r| !ignored(&r[0])).collect();
+    let expected: Vec<Vec<String>> = TABLE
+        .settings
+        .iter()
+        .map(|s| {
+            vec![
+                s.file.into(),
+                s.env.into(),
+                s.default.into(),
+                s.reload.as_str().into(),
+            ]
+        })
+        .collect();
+    assert_same_rows(
+        "README \"### Client settings\" against client::config::TABLE",
+        &expected,
+        &found,
+    );
+}
