@@ -389,8 +389,12 @@ impl EchoClient {
     /// A deadline passed: the current phase's time is up.
     fn timed_out(&mut self, registry: &Registry, now: Instant, phase: Phase) -> Phase {
         match phase {
-            Phase::Resolving { attempts, .. } => {
-                let why = format!("resolving {} timed out", self.config.server_address.host);
+            // Resolving and connecting end only with the window. A name is
+            // looked up again before every retry, so the window usually ends
+            // during a lookup: the real cause is the failure before it.
+            Phase::Resolving { mut attempts, .. } => {
+                let host = &self.config.server_address.host;
+                let why = attempts.cut_short(|| format!("resolving {host} timed out"));
                 self.retry(now, attempts, why)
             }
             Phase::Connecting(Connect {
