@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use testkit::{binary, free_port, listen_backlogs, scratch_dir, wait_until, Program, SIGTERM};
+use testkit::{
+    binary, free_port, listen_backlogs, open_fds, raise_fd_limit, rss_bytes, scratch_dir,
+    wait_until, Program, SIGTERM,
+};
 
 use crate::loadgen::Mode;
 use crate::stats::{median, monotonic_ns, RunReport};
@@ -135,18 +138,12 @@ impl Server {
 
     /// Open descriptors of the server process.
     fn fd_count(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.pid())).map_or(0, |d| d.count())
+        open_fds(self.child.id())
     }
 
     /// Resident set size in bytes.
     fn rss(&self) -> u64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024)
+        rss_bytes(self.child.id())
     }
 
     /// Waits for the exit; returns whether it was status 0 and CLOCK_MONOTONIC at exit.
@@ -578,30 +575,17 @@ fn client_exit(options: &Options, rows: &mut Vec<Row>) {
     }
 }
 
-/// Raises this process's descriptor limit (children inherit it) for the
-/// idle-connection figures.
-fn raise_fd_limit(want: u64) {
-    let limit = libc::rlimit {
-        rlim_cur: want,
-        rlim_max: want,
-    };
-    // SAFETY: setrlimit reads the struct we pass.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
-        let mut current = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit writes into the struct we own.
-        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut current) };
-        current.rlim_cur = current.rlim_max;
-        // SAFETY: as above.
-        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &current) };
-    }
-}
-
 /// Runs everything and prints the table; returns whether every target held.
 pub fn run(options: &Options, report_path: &Path) -> bool {
-    raise_fd_limit(65_536);
+    // The idle-connection figures hold that many sockets in the server and
+    // as many in this process; children inherit the limit.
+    let limit = raise_fd_limit(65_536);
+    let needed = options.idle_connections as u64 + 1024;
+    if limit < needed {
+        eprintln!(
+            "descriptor limit {limit} is below the {needed} the idle-connection figures need"
+        );
+    }
     let started = Instant::now();
     let mut rows = Vec::new();
     throughput(options, &mut rows);

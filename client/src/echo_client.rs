@@ -2,6 +2,11 @@
 //! send, read the answer, check it, close, wait the period. Every wait is a
 //! deadline of the loop and every blocking call is either non-blocking or off
 //! the loop thread, so SIGTERM is handled at once in every phase.
+//!
+//! The client is always in exactly one [`Phase`], which owns what that phase
+//! needs (its socket, its deadline, the attempts of the current message).
+//! Each event handler moves the phase out, and each transition is a method
+//! that takes the old phase's data and returns the next phase.
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -32,27 +37,133 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// longer is wrong anyway.
 const MAX_ANSWER: usize = 64 * 1024;
 
-/// Where the client is in its loop.
+/// Where the client is in its loop. Each phase holds its own deadline, so
+/// the loop's next timeout is simply the current phase's.
 #[derive(Debug)]
 enum Phase {
-    /// Waiting for the lookup with this id.
-    Resolving { lookup: u64 },
-    /// Non-blocking connect in progress to `addrs[index]`.
-    Connecting {
-        stream: TcpStream,
-        addrs: Vec<SocketAddr>,
-        index: usize,
-    },
-    /// Connected: sending the message (`sent` bytes out) and reading the answer.
-    Exchanging {
-        stream: TcpStream,
-        sent: usize,
-        answer: LineFramer,
-    },
-    /// Waiting: between messages, or before retrying a connect.
-    Waiting { retry: bool },
+    /// Waiting for the lookup with this id, until the connect window ends.
+    Resolving { attempts: Attempts, lookup: u64 },
+    /// A non-blocking connect in progress, until the connect window ends.
+    Connecting(Connect),
+    /// A connect attempt failed: waiting until `until` to resolve again.
+    Retrying { attempts: Attempts, until: Instant },
+    /// Connected: sending the message and reading the answer.
+    Exchanging(Exchange),
+    /// The answer was right: waiting the period before the next message.
+    Pausing { until: Instant },
     /// Nothing left to do.
     Done(ExitCode),
+}
+
+impl Phase {
+    fn deadline(&self) -> Option<Instant> {
+        match self {
+            Phase::Resolving { attempts, .. } => Some(attempts.window_ends),
+            Phase::Connecting(connect) => Some(connect.attempts.window_ends),
+            Phase::Exchanging(exchange) => Some(exchange.until),
+            Phase::Retrying { until, .. } | Phase::Pausing { until } => Some(*until),
+            Phase::Done(_) => None,
+        }
+    }
+}
+
+/// One message's attempts to reach the server: they share one connect window
+/// and one backoff, and remember why the last one failed.
+#[derive(Debug)]
+struct Attempts {
+    /// Until when connecting this message may be retried.
+    window_ends: Instant,
+    /// The wait before the next retry.
+    backoff: Duration,
+    /// Why the last attempt failed (refused, unreachable, no such name):
+    /// what the final `connect` line reports when the window cuts a later
+    /// step short, since that cut is not the real cause.
+    last_error: Option<String>,
+}
+
+impl Attempts {
+    fn new(window_ends: Instant) -> Self {
+        Attempts {
+            window_ends,
+            backoff: FIRST_BACKOFF,
+            last_error: None,
+        }
+    }
+
+    /// Why the client gives up when the window ends in the middle of `step`:
+    /// the last real failure, or else that the step took too long.
+    fn cut_short(&mut self, step: impl FnOnce() -> String) -> String {
+        self.last_error.take().unwrap_or_else(step)
+    }
+
+    /// The wait before the next retry (never past the window), doubling the
+    /// one after it.
+    fn next_wait(&mut self, now: Instant) -> Instant {
+        let until = (now + self.backoff).min(self.window_ends);
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        until
+    }
+}
+
+/// A connect under way to `addrs[index]`; the addresses after it are tried
+/// if it fails.
+#[derive(Debug)]
+struct Connect {
+    attempts: Attempts,
+    stream: TcpStream,
+    addrs: Vec<SocketAddr>,
+    index: usize,
+}
+
+/// The exchange on a connected stream: the message going out, the answer
+/// coming in, before a deadline.
+#[derive(Debug)]
+struct Exchange {
+    stream: TcpStream,
+    /// Bytes of the message already written.
+    sent: usize,
+    answer: LineFramer,
+    until: Instant,
+}
+
+impl Exchange {
+    /// Advances the exchange: `Ok(Some(answer))` once the whole answer is
+    /// in, `Ok(None)` when the socket would block, `Err` with the reason
+    /// otherwise.
+    fn advance(&mut self, message: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        while self.sent < message.len() {
+            match self.stream.write(&message[self.sent..]) {
+                Ok(0) => return Err("connection closed while sending".into()),
+                Ok(n) => self.sent += n,
+                Err(e) if would_block(&e) => break,
+                Err(e) if interrupted(&e) => {}
+                Err(e) => return Err(format!("send failed: {e}")),
+            }
+        }
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => {
+                    return self
+                        .answer
+                        .finish()
+                        .map(Some)
+                        .ok_or_else(|| "server closed the connection without answering".to_owned())
+                }
+                Ok(n) => {
+                    self.answer
+                        .push(&buf[..n])
+                        .map_err(|e| format!("answer too long: {e}"))?;
+                    if let Some(line) = self.answer.next_message() {
+                        return Ok(Some(line));
+                    }
+                }
+                Err(e) if would_block(&e) => return Ok(None),
+                Err(e) if interrupted(&e) => {}
+                Err(e) => return Err(format!("receive failed: {e}")),
+            }
+        }
+    }
 }
 
 /// The echo client handler.
@@ -61,36 +172,24 @@ pub struct EchoClient {
     config: ClientConfig,
     resolver: Resolver,
     phase: Phase,
-    /// When the current phase must be over.
-    deadline: Option<Instant>,
-    /// Number of the current message, from 1.
+    /// Number of the current message, from 1 (0 before the first).
     number: u64,
     /// The current message, `\n` included.
     message: Vec<u8>,
-    /// Until when connecting the current message may be retried.
-    window_ends: Instant,
-    backoff: Duration,
-    /// Why the last connect attempt failed, for the final `connect` line.
-    last_error: String,
 }
 
 impl EchoClient {
     /// A client that starts with its first message at once (or finishes at
     /// once when `loop.amount` is 0).
     pub fn new(config: ClientConfig, waker: Arc<Waker>) -> Self {
-        let now = Instant::now();
         let mut client = EchoClient {
             resolver: Resolver::new(waker),
-            phase: Phase::Waiting { retry: false },
-            deadline: None,
+            phase: Phase::Done(ExitCode::SUCCESS),
             number: 0,
             message: Vec::new(),
-            window_ends: now,
-            backoff: FIRST_BACKOFF,
-            last_error: String::new(),
             config,
         };
-        client.next_message(now);
+        client.phase = client.after_message(Instant::now());
         client
     }
 
@@ -98,78 +197,108 @@ impl EchoClient {
         LogLine::new(action, outcome).field("client_id", &self.config.id)
     }
 
-    /// Moves on to the next message, or finishes the loop.
-    fn next_message(&mut self, now: Instant) {
+    /// Runs one transition: the current phase is moved out, `step` turns it
+    /// into the next one. The placeholder left meanwhile is never read.
+    fn step(&mut self, step: impl FnOnce(&mut Self, Phase) -> Phase) {
+        let phase = std::mem::replace(&mut self.phase, Phase::Done(ExitCode::FAILURE));
+        self.phase = step(self, phase);
+    }
+
+    /// What follows message `number` (0: the start): the pause before the
+    /// next message, the first message at once, or the end of the loop.
+    fn after_message(&mut self, now: Instant) -> Phase {
         if self.number >= self.config.loop_amount {
             info!("{}", self.client_line("loop_finished", Outcome::Success));
-            self.finish(ExitCode::SUCCESS);
-            return;
+            Phase::Done(ExitCode::SUCCESS)
+        } else if self.number == 0 {
+            self.start_message(now)
+        } else {
+            Phase::Pausing {
+                until: now + self.config.loop_period.duration,
+            }
         }
+    }
+
+    fn start_message(&mut self, now: Instant) -> Phase {
         self.number += 1;
         self.message =
             format!("[CLIENT {}] Message N°{}\n", self.config.id, self.number).into_bytes();
-        self.window_ends = now + self.config.connect_window.duration;
-        self.backoff = FIRST_BACKOFF;
-        self.resolve(now);
+        self.resolve(
+            now,
+            Attempts::new(now + self.config.connect_window.duration),
+        )
     }
 
-    fn resolve(&mut self, now: Instant) {
+    fn resolve(&mut self, now: Instant, attempts: Attempts) -> Phase {
         let address = &self.config.server_address;
         match self.resolver.resolve(&address.host, address.port) {
-            Ok(lookup) => self.enter(Phase::Resolving { lookup }, Some(self.window_ends)),
-            Err(e) => self.retry_later(now, format!("cannot start name resolution: {e}")),
+            Ok(lookup) => Phase::Resolving { attempts, lookup },
+            Err(e) => self.retry(now, attempts, format!("cannot start name resolution: {e}")),
         }
     }
 
-    /// Starts a non-blocking connect to `addrs[index]`, or to the next that works.
+    /// The lookup answered.
+    fn resolved(
+        &mut self,
+        registry: &Registry,
+        now: Instant,
+        attempts: Attempts,
+        answer: io::Result<Vec<SocketAddr>>,
+    ) -> Phase {
+        match answer {
+            Ok(addrs) => self.connect(registry, now, attempts, addrs, 0, None),
+            Err(e) => {
+                let why = format!("cannot resolve {}: {e}", self.config.server_address.host);
+                self.retry(now, attempts, why)
+            }
+        }
+    }
+
+    /// Starts a non-blocking connect to `addrs[index]`, or to the next that
+    /// works; `failed` is why the address before `index` failed, if one did.
     fn connect(
         &mut self,
         registry: &Registry,
         now: Instant,
+        mut attempts: Attempts,
         addrs: Vec<SocketAddr>,
         mut index: usize,
-    ) {
+        mut failed: Option<String>,
+    ) -> Phase {
         while let Some(&addr) = addrs.get(index) {
-            match TcpStream::connect(addr) {
-                Ok(mut stream) => {
-                    // Both interests from the start: WRITABLE says the connect
-                    // finished, READABLE then brings the answer, without
-                    // touching the registration in between.
-                    let interest = Interest::READABLE | Interest::WRITABLE;
-                    match registry.register(&mut stream, CONNECTION, interest) {
-                        Ok(()) => {
-                            let phase = Phase::Connecting {
-                                stream,
-                                addrs,
-                                index,
-                            };
-                            self.enter(phase, Some(self.window_ends));
-                            return;
-                        }
-                        Err(e) => self.last_error = format!("cannot register socket: {e}"),
+            match start_connect(registry, addr) {
+                Ok(stream) => {
+                    if failed.is_some() {
+                        attempts.last_error = failed;
                     }
+                    return Phase::Connecting(Connect {
+                        attempts,
+                        stream,
+                        addrs,
+                        index,
+                    });
                 }
-                Err(e) => self.last_error = format!("connect to {addr} failed: {e}"),
+                Err(why) => failed = Some(why),
             }
             index += 1;
         }
-        let why = std::mem::take(&mut self.last_error);
-        self.retry_later(now, why);
+        // No address left; none tried at all means the name had none.
+        let why = failed.unwrap_or_else(|| "name has no address".into());
+        self.retry(now, attempts, why)
     }
 
-    /// A connect attempt failed: wait and try again, unless the window is over.
-    fn retry_later(&mut self, now: Instant, why: String) {
-        if now >= self.window_ends {
+    /// An attempt failed: wait and try again, unless the window is over.
+    fn retry(&mut self, now: Instant, mut attempts: Attempts, why: String) -> Phase {
+        if now >= attempts.window_ends {
             error!(
                 "{}",
                 self.client_line("connect", Outcome::Fail)
                     .field("error", &why)
                     .field("gave_up_after", &self.config.connect_window)
             );
-            self.finish(ExitCode::FAILURE);
-            return;
+            return Phase::Done(ExitCode::FAILURE);
         }
-        let until = (now + self.backoff).min(self.window_ends);
+        let until = attempts.next_wait(now);
         debug!(
             "{}",
             self.client_line("connect", Outcome::InProgress)
@@ -179,88 +308,58 @@ impl EchoClient {
                     format_args!("{}ms", until.duration_since(now).as_millis())
                 )
         );
-        self.last_error = why;
-        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
-        self.enter(Phase::Waiting { retry: true }, Some(until));
+        attempts.last_error = Some(why);
+        Phase::Retrying { attempts, until }
     }
 
-    fn enter(&mut self, phase: Phase, deadline: Option<Instant>) {
-        self.phase = phase;
-        self.deadline = deadline;
-    }
-
-    fn finish(&mut self, status: ExitCode) {
-        self.enter(Phase::Done(status), None);
-    }
-
-    /// Leaves the current phase, deregistering its socket if it had one.
-    fn take_phase(&mut self, registry: &Registry) -> Phase {
-        let mut phase = std::mem::replace(&mut self.phase, Phase::Waiting { retry: false });
-        if let Phase::Connecting { stream, .. } | Phase::Exchanging { stream, .. } = &mut phase {
-            let _ = registry.deregister(stream);
-        }
-        phase
-    }
-
-    /// The connect finished, one way or the other.
-    fn on_connecting(&mut self, registry: &Registry, now: Instant) {
-        let Phase::Connecting { stream, .. } = &self.phase else {
-            return;
-        };
+    /// The connect may have finished, one way or the other.
+    fn connecting(&mut self, registry: &Registry, now: Instant, connect: Connect) -> Phase {
+        let stream = &connect.stream;
         let failure = match (stream.take_error(), stream.peer_addr()) {
-            (Ok(Some(e)) | Err(e), _) => Some(e),
-            (Ok(None), Ok(_)) => None,
-            (Ok(None), Err(e)) if e.kind() == io::ErrorKind::NotConnected => return, // not yet
-            (Ok(None), Err(e)) => Some(e),
+            (Ok(Some(e)) | Err(e), _) => e,
+            (Ok(None), Ok(_)) => {
+                // Connected: the stream stays registered as it is.
+                let exchange = Exchange {
+                    stream: connect.stream,
+                    sent: 0,
+                    answer: LineFramer::new(MAX_ANSWER),
+                    until: now + self.config.response_timeout.duration,
+                };
+                return self.exchanging(registry, now, exchange);
+            }
+            (Ok(None), Err(e)) if e.kind() == io::ErrorKind::NotConnected => {
+                return Phase::Connecting(connect); // not yet
+            }
+            (Ok(None), Err(e)) => e,
         };
-        if let Some(e) = failure {
-            let Phase::Connecting { addrs, index, .. } = self.take_phase(registry) else {
-                return;
-            };
-            self.last_error = format!("connect to {} failed: {e}", addrs[index]);
-            self.connect(registry, now, addrs, index + 1);
-            return;
-        }
-        // Connected: the stream stays registered as it is.
-        let phase = std::mem::replace(&mut self.phase, Phase::Waiting { retry: false });
-        let Phase::Connecting { stream, .. } = phase else {
-            self.phase = phase;
-            return;
-        };
-        let phase = Phase::Exchanging {
+        let Connect {
+            attempts,
             stream,
-            sent: 0,
-            answer: LineFramer::new(MAX_ANSWER),
-        };
-        self.enter(phase, Some(now + self.config.response_timeout.duration));
-        self.on_exchanging(registry, now);
+            addrs,
+            index,
+        } = connect;
+        close(registry, stream);
+        let why = format!("connect to {} failed: {failure}", addrs[index]);
+        self.connect(registry, now, attempts, addrs, index + 1, Some(why))
     }
 
     /// Writes what is left of the message and reads what there is of the answer.
-    fn on_exchanging(&mut self, registry: &Registry, now: Instant) {
-        let Phase::Exchanging {
-            stream,
-            sent,
-            answer,
-        } = &mut self.phase
-        else {
-            return;
-        };
-        let result = exchange(stream, &self.message, sent, answer);
+    fn exchanging(&mut self, registry: &Registry, now: Instant, mut exchange: Exchange) -> Phase {
+        let result = exchange.advance(&self.message);
         match result {
-            Ok(None) => {}
+            Ok(None) => Phase::Exchanging(exchange),
             Ok(Some(answer)) => {
-                self.take_phase(registry);
-                self.check_answer(now, answer);
+                close(registry, exchange.stream);
+                self.check_answer(now, answer)
             }
             Err(why) => {
-                self.take_phase(registry);
-                self.answer_failed(why);
+                close(registry, exchange.stream);
+                self.answer_failed(why)
             }
         }
     }
 
-    fn check_answer(&mut self, now: Instant, answer: Vec<u8>) {
+    fn check_answer(&mut self, now: Instant, answer: Vec<u8>) -> Phase {
         if answer != self.message {
             error!(
                 "{}",
@@ -268,100 +367,65 @@ impl EchoClient {
                     .field("error", "answer differs from the message sent")
                     .bytes("answer", &answer)
             );
-            self.finish(ExitCode::FAILURE);
-            return;
+            return Phase::Done(ExitCode::FAILURE);
         }
         info!(
             "{}",
             self.client_line("receive_message", Outcome::Success)
                 .bytes("msg", answer.strip_suffix(b"\n").unwrap_or(&answer))
         );
-        if self.number >= self.config.loop_amount {
-            self.next_message(now);
-        } else {
-            let until = now + self.config.loop_period.duration;
-            self.enter(Phase::Waiting { retry: false }, Some(until));
-        }
+        self.after_message(now)
     }
 
-    fn answer_failed(&mut self, why: String) {
+    fn answer_failed(&mut self, why: String) -> Phase {
         error!(
             "{}",
             self.client_line("receive_message", Outcome::Fail)
                 .field("error", why)
         );
-        self.finish(ExitCode::FAILURE);
+        Phase::Done(ExitCode::FAILURE)
     }
-}
 
-/// Advances one exchange: `Ok(Some(answer))` once the whole answer is in,
-/// `Ok(None)` when the socket would block, `Err` with the reason otherwise.
-fn exchange(
-    stream: &mut TcpStream,
-    message: &[u8],
-    sent: &mut usize,
-    answer: &mut LineFramer,
-) -> Result<Option<Vec<u8>>, String> {
-    while *sent < message.len() {
-        match stream.write(&message[*sent..]) {
-            Ok(0) => return Err("connection closed while sending".into()),
-            Ok(n) => *sent += n,
-            Err(e) if would_block(&e) => break,
-            Err(e) if interrupted(&e) => {}
-            Err(e) => return Err(format!("send failed: {e}")),
-        }
-    }
-    let mut buf = [0u8; 4096];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) => {
-                return answer
-                    .finish()
-                    .map(Some)
-                    .ok_or_else(|| "server closed the connection without answering".to_owned())
+    /// A deadline passed: the current phase's time is up.
+    fn timed_out(&mut self, registry: &Registry, now: Instant, phase: Phase) -> Phase {
+        match phase {
+            // Resolving and connecting end only with the window. A name is
+            // looked up again before every retry, so the window usually ends
+            // during a lookup: the real cause is the failure before it.
+            Phase::Resolving { mut attempts, .. } => {
+                let host = &self.config.server_address.host;
+                let why = attempts.cut_short(|| format!("resolving {host} timed out"));
+                self.retry(now, attempts, why)
             }
-            Ok(n) => {
-                answer
-                    .push(&buf[..n])
-                    .map_err(|e| format!("answer too long: {e}"))?;
-                if let Some(line) = answer.next_message() {
-                    return Ok(Some(line));
-                }
+            Phase::Connecting(Connect {
+                mut attempts,
+                stream,
+                addrs,
+                index,
+            }) => {
+                close(registry, stream);
+                let why = attempts.cut_short(|| format!("connect to {} timed out", addrs[index]));
+                self.retry(now, attempts, why)
             }
-            Err(e) if would_block(&e) => return Ok(None),
-            Err(e) if interrupted(&e) => {}
-            Err(e) => return Err(format!("receive failed: {e}")),
-        }
-    }
-}
-
-impl Handler for EchoClient {
-    type Outcome = ExitCode;
-
-    fn on_ready(&mut self, registry: &Registry, event: &Event) {
-        if event.token() != CONNECTION {
-            return;
-        }
-        let now = Instant::now();
-        match self.phase {
-            Phase::Connecting { .. } => self.on_connecting(registry, now),
-            Phase::Exchanging { .. } => self.on_exchanging(registry, now),
-            _ => {} // a stale event for a socket already closed
+            Phase::Retrying { attempts, .. } => self.resolve(now, attempts),
+            Phase::Exchanging(exchange) => {
+                close(registry, exchange.stream);
+                self.answer_failed(format!("no answer within {}", self.config.response_timeout))
+            }
+            Phase::Pausing { .. } => self.start_message(now),
+            done @ Phase::Done(_) => done, // has no deadline
         }
     }
 
-    fn on_signal(&mut self, registry: &Registry, signal: c_int) {
-        if let Phase::Done(_) = self.phase {
-            return;
-        }
-        info!(
-            "{}",
-            self.client_line("shutdown", Outcome::InProgress)
-                .field("signal", signal_name(signal))
-        );
-        if let Phase::Connecting { stream, .. } | Phase::Exchanging { stream, .. } =
-            self.take_phase(registry)
-        {
+    /// SIGTERM, SIGINT or SIGQUIT: close what is open, say so, stop.
+    fn shut_down(&mut self, registry: &Registry, phase: Phase) -> Phase {
+        let stream = match phase {
+            Phase::Connecting(Connect { stream, .. })
+            | Phase::Exchanging(Exchange { stream, .. }) => Some(stream),
+            _ => None,
+        };
+        if let Some(mut stream) = stream {
+            let _ = registry.deregister(&mut stream);
             let peer = stream
                 .peer_addr()
                 .map_or_else(|_| "-".to_owned(), |a| a.to_string());
@@ -374,7 +438,56 @@ impl Handler for EchoClient {
         }
         info!("{}", self.client_line("shutdown", Outcome::Success));
         info!("{}", self.client_line("exit", Outcome::Success));
-        self.finish(ExitCode::SUCCESS);
+        Phase::Done(ExitCode::SUCCESS)
+    }
+}
+
+/// Opens a non-blocking connect to `addr`, registered for both interests:
+/// WRITABLE says the connect finished, READABLE then brings the answer,
+/// without touching the registration in between.
+fn start_connect(registry: &Registry, addr: SocketAddr) -> Result<TcpStream, String> {
+    let mut stream =
+        TcpStream::connect(addr).map_err(|e| format!("connect to {addr} failed: {e}"))?;
+    registry
+        .register(
+            &mut stream,
+            CONNECTION,
+            Interest::READABLE | Interest::WRITABLE,
+        )
+        .map_err(|e| format!("cannot register socket: {e}"))?;
+    Ok(stream)
+}
+
+/// Closes a socket of the loop: deregisters it, then drops it.
+fn close(registry: &Registry, mut stream: TcpStream) {
+    let _ = registry.deregister(&mut stream);
+}
+
+impl Handler for EchoClient {
+    type Outcome = ExitCode;
+
+    fn on_ready(&mut self, registry: &Registry, event: &Event) {
+        if event.token() != CONNECTION {
+            return;
+        }
+        let now = Instant::now();
+        self.step(|client, phase| match phase {
+            Phase::Connecting(connect) => client.connecting(registry, now, connect),
+            Phase::Exchanging(exchange) => client.exchanging(registry, now, exchange),
+            other => other, // a stale event for a socket already closed
+        });
+    }
+
+    fn on_signal(&mut self, registry: &Registry, signal: c_int) {
+        if let Phase::Done(_) = self.phase {
+            return;
+        }
+        info!(
+            "{}",
+            self.client_line("shutdown", Outcome::InProgress)
+                .field("signal", signal_name(signal))
+        );
+        self.step(|client, phase| client.shut_down(registry, phase));
     }
 
     fn on_ignored_signal(&mut self, signal: c_int, reason: &str) {
@@ -384,49 +497,27 @@ impl Handler for EchoClient {
     fn on_wake(&mut self, registry: &Registry) {
         let now = Instant::now();
         while let Some((id, answer)) = self.resolver.try_answer() {
-            if !matches!(self.phase, Phase::Resolving { lookup } if lookup == id) {
-                continue; // an answer nobody waits for any more
-            }
-            match answer {
-                Ok(addrs) if !addrs.is_empty() => self.connect(registry, now, addrs, 0),
-                Ok(_) => self.retry_later(now, "name has no address".into()),
-                Err(e) => self.retry_later(
-                    now,
-                    format!("cannot resolve {}: {e}", self.config.server_address.host),
-                ),
-            }
+            self.step(|client, phase| match phase {
+                Phase::Resolving { attempts, lookup } if lookup == id => {
+                    client.resolved(registry, now, attempts, answer)
+                }
+                other => other, // an answer nobody waits for any more
+            });
         }
     }
 
     fn on_timers(&mut self, registry: &Registry, now: Instant) {
-        if self.deadline.is_none_or(|deadline| deadline > now) {
-            return;
-        }
-        self.deadline = None;
-        match self.take_phase(registry) {
-            Phase::Resolving { .. } => self.retry_later(
-                now,
-                format!("resolving {} timed out", self.config.server_address.host),
-            ),
-            Phase::Connecting { addrs, index, .. } => {
-                // Report the last real failure (refused, unreachable) if there was one.
-                let why = match std::mem::take(&mut self.last_error) {
-                    last if last.is_empty() => format!("connect to {} timed out", addrs[index]),
-                    last => last,
-                };
-                self.retry_later(now, why)
-            }
-            Phase::Exchanging { .. } => {
-                self.answer_failed(format!("no answer within {}", self.config.response_timeout))
-            }
-            Phase::Waiting { retry: true } => self.resolve(now),
-            Phase::Waiting { retry: false } => self.next_message(now),
-            Phase::Done(status) => self.finish(status),
+        if self
+            .phase
+            .deadline()
+            .is_some_and(|deadline| deadline <= now)
+        {
+            self.step(|client, phase| client.timed_out(registry, now, phase));
         }
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.deadline
+        self.phase.deadline()
     }
 
     fn finished(&mut self) -> Option<ExitCode> {
@@ -434,5 +525,36 @@ impl Handler for EchoClient {
             Phase::Done(status) => Some(status),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_a_second_and_never_waits_past_the_window() {
+        let now = Instant::now();
+        let mut attempts = Attempts::new(now + Duration::from_secs(3));
+        let waits: Vec<u128> = (0..7)
+            .map(|_| attempts.next_wait(now).duration_since(now).as_millis())
+            .collect();
+        assert_eq!(waits, [50, 100, 200, 400, 800, 1000, 1000]);
+        let mut short = Attempts::new(now + Duration::from_millis(30));
+        assert_eq!(short.next_wait(now), now + Duration::from_millis(30));
+    }
+
+    #[test]
+    fn a_step_cut_short_by_the_window_reports_the_last_real_failure() {
+        let mut attempts = Attempts::new(Instant::now());
+        assert_eq!(
+            attempts.cut_short(|| "lookup timed out".into()),
+            "lookup timed out"
+        );
+        attempts.last_error = Some("connection refused".into());
+        assert_eq!(
+            attempts.cut_short(|| "lookup timed out".into()),
+            "connection refused"
+        );
     }
 }

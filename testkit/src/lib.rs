@@ -300,9 +300,11 @@ pub fn cpu_time(pid: u32) -> Duration {
     Duration::from_micros(ticks * 1_000_000 / per_second)
 }
 
-/// Raises this process's soft `RLIMIT_NOFILE` to `wanted` (at most the hard
-/// limit; never lowers it). Returns the soft limit now in force. Programs
-/// started afterwards inherit it.
+/// Raises this process's soft `RLIMIT_NOFILE` to `wanted` and returns the
+/// soft limit now in force; programs started afterwards inherit it. Where
+/// `wanted` is above the hard limit, the hard limit is raised too if the
+/// process may (root or `CAP_SYS_RESOURCE`, as in CI and for `make bench`),
+/// else the soft limit stops at the hard one. Neither is ever lowered.
 pub fn raise_fd_limit(wanted: u64) -> u64 {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
@@ -315,11 +317,19 @@ pub fn raise_fd_limit(wanted: u64) -> u64 {
             0,
             "getrlimit"
         );
-        let target = wanted.min(limit.rlim_max);
-        if target > limit.rlim_cur {
-            limit.rlim_cur = target;
-            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0, "setrlimit");
+        if wanted <= limit.rlim_cur {
+            return limit.rlim_cur;
         }
+        let both = libc::rlimit {
+            rlim_cur: wanted,
+            rlim_max: wanted.max(limit.rlim_max),
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &both) == 0 {
+            return wanted;
+        }
+        // Not allowed past the hard limit: up to it.
+        limit.rlim_cur = wanted.min(limit.rlim_max);
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0, "setrlimit");
     }
     limit.rlim_cur
 }
