@@ -16,7 +16,7 @@ use log::{error, info, warn, LevelFilter};
 use reactor::signals::signal_name;
 use reactor::Reactor;
 
-use crate::cli::{parse_args, usage_line, Command};
+use crate::cli::{parse_args, usage_line, Command, Spec};
 use crate::config::Table;
 use crate::{logging, LogLine};
 
@@ -35,6 +35,10 @@ pub struct Binary<C: 'static> {
     pub settings: &'static Table<C>,
     /// The log level a configuration asks for.
     pub log_level: fn(&C) -> LevelFilter,
+    /// `--probe`, where the binary has one: checks the running program
+    /// (configured as this one would be) and returns 0 if it is healthy.
+    /// Runs instead of the program, before logging starts.
+    pub probe: Option<fn(&C) -> ExitCode>,
 }
 
 impl<C> Binary<C> {
@@ -47,7 +51,7 @@ impl<C> Binary<C> {
              {notes}",
             name = self.name,
             summary = self.summary,
-            usage = usage_line(self.name),
+            usage = usage_line(self.name, self.probe.is_some()),
             file = self.settings.file,
             settings = self.settings.help(),
             notes = self.notes,
@@ -78,8 +82,15 @@ pub fn start<C: Default>(binary: &Binary<C>, args: impl IntoIterator<Item = Stri
     };
     // Each turn's log lines go to the writer before the loop blocks.
     reactor.set_before_poll(logging::flush);
-    let config_path = match parse_args(name, binary.version, &binary.help(), args) {
-        Command::Run { config } => config,
+    let help = binary.help();
+    let spec = Spec {
+        name,
+        version: binary.version,
+        help: &help,
+        probe: binary.probe.is_some(),
+    };
+    let (config_path, probe) = match parse_args(spec, args) {
+        Command::Run { config, probe } => (config, probe),
         Command::Print(text) => {
             print!("{text}");
             return Start::Exit(ExitCode::SUCCESS);
@@ -96,6 +107,9 @@ pub fn start<C: Default>(binary: &Binary<C>, args: impl IntoIterator<Item = Stri
         Ok(loaded) => loaded,
         Err(e) => return Start::Exit(fatal(name, &format!("config error: {e}"))),
     };
+    if let (true, Some(probe)) = (probe, binary.probe) {
+        return Start::Exit(probe(&config));
+    }
     logging::init((binary.log_level)(&config));
     info!("{}", binary.settings.log_line(&config));
     if let Some(warning) = unknown.log_line() {

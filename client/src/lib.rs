@@ -39,6 +39,7 @@ wrong; 1 on a configuration error.
 ",
     settings: &config::TABLE,
     log_level: |config| config.log_level.filter,
+    probe: None,
 };
 
 /// Runs the client as the binary does; returns the process exit status.

@@ -7,12 +7,14 @@
 //!   defaults) and the [`ServerConfig`] it fills.
 //! - [`budget`]: the memory budget all connection buffers share.
 //! - [`echo`]: the [`EchoServer`] handler the reactor drives.
+//! - [`probe`]: `server --probe`, the image's health check.
 //! - [`BINARY`] and [`main_with_args`]: what `main` does, as a function tests
 //!   and `main` share.
 
 pub mod budget;
 pub mod config;
 pub mod echo;
+pub mod probe;
 
 pub use config::ServerConfig;
 pub use echo::EchoServer;
@@ -32,9 +34,13 @@ pub const BINARY: Binary<ServerConfig> = Binary {
 SIGTERM or SIGINT: stop accepting, finish exchanges in flight within the
 grace, close everything, exit 0. A second signal, or SIGQUIT, skips the
 grace. SIGHUP, SIGUSR1, SIGUSR2: logged and ignored.
+
+--probe: connect to the configured port on loopback, send a line, check the
+echo; exit 0 if it came back within 2s, else 1 (the image's HEALTHCHECK).
 ",
     settings: &config::TABLE,
     log_level: |config| config.logging_level.filter,
+    probe: Some(probe::run),
 };
 
 /// Runs the server as the binary does; returns the process exit status.
