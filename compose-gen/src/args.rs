@@ -1,9 +1,10 @@
-//! The command line: `compose-gen <output-file> <client-count>`.
+//! The command line: `compose-gen [--swarm [options]] <output-file> <client-count>`.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 use crate::model::MAX_CLIENTS;
+use crate::stack::{DEFAULT_SERVERS, MAX_SERVERS, MAX_TASKS};
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
@@ -14,6 +15,19 @@ pub enum Command {
         output: PathBuf,
         /// Number of clients, `0..=MAX_CLIENTS`.
         clients: u32,
+    },
+    /// `--swarm`: write a Swarm stack to `output`, with the configs beside it.
+    Stack {
+        /// Where the stack file goes (replaced if it exists).
+        output: PathBuf,
+        /// Client replicas, `0..=MAX_CLIENTS`.
+        clients: u32,
+        /// Server replicas, `1..=MAX_SERVERS`.
+        servers: u32,
+        /// The server's image reference.
+        server_image: String,
+        /// The client's image reference.
+        client_image: String,
     },
     /// `-h` / `--help`: print [`usage`] on stdout and exit 0.
     Help,
@@ -26,9 +40,57 @@ pub enum Command {
 pub fn usage() -> String {
     format!(
         "usage: compose-gen <output-file> <client-count>\n\
+         \x20      compose-gen --swarm [--servers N] [--server-image IMAGE] [--client-image IMAGE]\n\
+         \x20                  <output-file> <client-count>\n\
          Writes a Docker Compose file with the echo server and <client-count> clients\n\
-         (an integer from 0 to {MAX_CLIENTS}) to <output-file>, replacing it atomically.\n"
+         (an integer from 0 to {MAX_CLIENTS}) to <output-file>, replacing it atomically.\n\
+         With --swarm, a Docker Swarm stack instead: N server replicas (default {DEFAULT_SERVERS}, \
+         at most {MAX_SERVERS})\n\
+         and <client-count> client replicas, with server/config.ini and client/config.yaml\n\
+         beside <output-file> as Swarm configs named by their content; the images default\n\
+         to server:latest and client:latest.\n"
     )
+}
+
+/// The `--swarm` options, before they are checked.
+#[derive(Debug, Default)]
+struct SwarmFlags {
+    swarm: bool,
+    servers: Option<OsString>,
+    server_image: Option<OsString>,
+    client_image: Option<OsString>,
+}
+
+impl SwarmFlags {
+    /// Takes `arg` (and its value from `rest`) if it is one of the options;
+    /// anything else is left to the positional arguments, as before the
+    /// options existed.
+    fn take(
+        &mut self,
+        arg: &OsString,
+        rest: &mut impl Iterator<Item = OsString>,
+    ) -> Result<bool, String> {
+        let text = arg.to_string_lossy();
+        if text == "--swarm" {
+            self.swarm = true;
+            return Ok(true);
+        }
+        let (name, inline) = match text.split_once('=') {
+            Some((name, value)) => (name.to_owned(), Some(OsString::from(value))),
+            None => (text.into_owned(), None),
+        };
+        let slot = match name.as_str() {
+            "--servers" => &mut self.servers,
+            "--server-image" => &mut self.server_image,
+            "--client-image" => &mut self.client_image,
+            _ => return Ok(false),
+        };
+        let value = inline
+            .or_else(|| rest.next())
+            .ok_or_else(|| format!("{name} needs a value"))?;
+        *slot = Some(value);
+        Ok(true)
+    }
 }
 
 /// Parses the arguments after the program name.
@@ -37,25 +99,99 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Command {
     if args.len() == 1 && (args[0] == "-h" || args[0] == "--help") {
         return Command::Help;
     }
+    let mut flags = SwarmFlags::default();
+    let mut positional = Vec::new();
+    let mut rest = args.into_iter();
+    while let Some(arg) = rest.next() {
+        if arg == "--" {
+            positional.extend(rest.by_ref());
+            break;
+        }
+        match flags.take(&arg, &mut rest) {
+            Ok(true) => {}
+            Ok(false) => positional.push(arg),
+            Err(problem) => return Command::Usage(problem),
+        }
+    }
+    match parse_positional(positional) {
+        Ok((output, clients)) if flags.swarm => stack_command(flags, output, clients),
+        Ok(_) if flags.servers.is_some() => {
+            Command::Usage("--servers is an option of --swarm".to_owned())
+        }
+        Ok(_) if flags.server_image.is_some() || flags.client_image.is_some() => {
+            Command::Usage("--server-image and --client-image are options of --swarm".to_owned())
+        }
+        Ok((output, clients)) => Command::Generate { output, clients },
+        Err(problem) => Command::Usage(problem),
+    }
+}
+
+/// The `--swarm` command, its options checked.
+fn stack_command(flags: SwarmFlags, output: PathBuf, clients: u32) -> Command {
+    let servers = match flags.servers.as_ref().map(parse_servers) {
+        None => DEFAULT_SERVERS,
+        Some(Ok(servers)) => servers,
+        Some(Err(problem)) => return Command::Usage(problem),
+    };
+    if servers + clients > MAX_TASKS {
+        return Command::Usage(format!(
+            "at most {MAX_TASKS} servers and clients together (they share one /24 overlay \
+             network), got {servers} + {clients}"
+        ));
+    }
+    let image = |value: Option<OsString>, default: &str, name: &str| match value {
+        None => Ok(default.to_owned()),
+        Some(value) => match value.into_string() {
+            Ok(text) if !text.is_empty() && !text.contains(char::is_whitespace) => Ok(text),
+            Ok(text) => Err(format!("{name} must be an image reference, got {text:?}")),
+            Err(value) => Err(format!("{name} must be an image reference, got {value:?}")),
+        },
+    };
+    let images = image(flags.server_image, "server:latest", "--server-image")
+        .and_then(|s| image(flags.client_image, "client:latest", "--client-image").map(|c| (s, c)));
+    match images {
+        Ok((server_image, client_image)) => Command::Stack {
+            output,
+            clients,
+            servers,
+            server_image,
+            client_image,
+        },
+        Err(problem) => Command::Usage(problem),
+    }
+}
+
+/// `<output-file> <client-count>`.
+fn parse_positional(args: Vec<OsString>) -> Result<(PathBuf, u32), String> {
     let [output, count] = match <[OsString; 2]>::try_from(args) {
         Ok(pair) => pair,
         Err(args) if args.len() < 2 => {
-            return Command::Usage("missing <output-file> or <client-count>".to_owned())
+            return Err("missing <output-file> or <client-count>".to_owned())
         }
         Err(args) => {
             let extra = args[2].to_string_lossy();
-            return Command::Usage(format!("unexpected argument {extra:?}"));
+            return Err(format!("unexpected argument {extra:?}"));
         }
     };
     if output.is_empty() {
-        return Command::Usage("<output-file> is empty".to_owned());
+        return Err("<output-file> is empty".to_owned());
     }
-    match parse_count(&count) {
-        Ok(clients) => Command::Generate {
-            output: output.into(),
-            clients,
+    Ok((output.into(), parse_count(&count)?))
+}
+
+/// A server replica count: ASCII digits, `1..=MAX_SERVERS`.
+fn parse_servers(text: &OsString) -> Result<u32, String> {
+    let shown = text.to_string_lossy();
+    match text.to_str() {
+        Some(t) if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) => match t.parse() {
+            Ok(n) if (1..=MAX_SERVERS).contains(&n) => Ok(n),
+            _ => Err(format!(
+                "--servers must be from 1 to {MAX_SERVERS}, got {shown}"
+            )),
         },
-        Err(problem) => Command::Usage(problem),
+        _ => Err(format!(
+            "--servers must be a positive integer, got {shown:?}"
+        )),
     }
 }
 
@@ -137,6 +273,93 @@ mod tests {
         for count in ["253", "4294967296", "99999999999999999999"] {
             assert!(usage_error(&["out.yaml", count]).contains("at most 252"));
         }
+    }
+
+    fn stack(output: &str, clients: u32, servers: u32) -> Command {
+        Command::Stack {
+            output: output.into(),
+            clients,
+            servers,
+            server_image: "server:latest".to_owned(),
+            client_image: "client:latest".to_owned(),
+        }
+    }
+
+    #[test]
+    fn swarm_flags_anywhere() {
+        assert_eq!(parse(&["--swarm", "s.yaml", "3"]), stack("s.yaml", 3, 2));
+        assert_eq!(parse(&["s.yaml", "3", "--swarm"]), stack("s.yaml", 3, 2));
+        assert_eq!(
+            parse(&["--swarm", "--servers", "5", "s.yaml", "0"]),
+            stack("s.yaml", 0, 5)
+        );
+        assert_eq!(
+            parse(&["--servers=1", "s.yaml", "--swarm", "2"]),
+            stack("s.yaml", 2, 1)
+        );
+        assert_eq!(
+            parse(&[
+                "--swarm",
+                "--server-image",
+                "registry:5000/server:abc",
+                "--client-image=client:abc",
+                "s.yaml",
+                "1"
+            ]),
+            Command::Stack {
+                output: "s.yaml".into(),
+                clients: 1,
+                servers: 2,
+                server_image: "registry:5000/server:abc".to_owned(),
+                client_image: "client:abc".to_owned(),
+            }
+        );
+    }
+
+    #[test]
+    fn double_dash_ends_the_options() {
+        assert_eq!(parse(&["--", "--swarm", "1"]), generate("--swarm", 1));
+        assert_eq!(
+            parse(&["--swarm", "--", "--servers", "1"]),
+            stack("--servers", 1, 2)
+        );
+    }
+
+    #[test]
+    fn bad_swarm_options() {
+        for (args, expected) in [
+            (&["--swarm", "--servers", "0", "s", "1"][..], "from 1 to 32"),
+            (&["--swarm", "--servers", "33", "s", "1"], "from 1 to 32"),
+            (
+                &["--swarm", "--servers", "two", "s", "1"],
+                "positive integer",
+            ),
+            (&["--swarm", "--servers", "", "s", "1"], "positive integer"),
+            (
+                &["--swarm", "s", "1", "--servers"],
+                "--servers needs a value",
+            ),
+            (&["--servers", "3", "s", "1"], "option of --swarm"),
+            (&["--client-image", "c", "s", "1"], "options of --swarm"),
+            (
+                &["--swarm", "--server-image", "", "s", "1"],
+                "image reference",
+            ),
+            (
+                &["--swarm", "--client-image=a b", "s", "1"],
+                "image reference",
+            ),
+            (&["--swarm", "--servers", "32", "s", "220"], "at most 251"),
+            (&["--swarm", "s", "-1"], "non-negative integer"),
+            (&["--swarm", "s"], "missing"),
+        ] {
+            let problem = usage_error(args);
+            assert!(problem.contains(expected), "{args:?}: {problem}");
+        }
+        assert_eq!(
+            parse(&["--swarm", "--servers", "32", "s", "219"]),
+            stack("s", 219, 32)
+        );
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! `compose-gen <output-file> <client-count>` (usually through
 //! `./generar-compose.sh`) writes a file with the `server` service, services
 //! `client1..clientN` and the `testing_net` network; the committed
-//! `docker-compose-dev.yaml` is its output for one client.
+//! `docker-compose-dev.yaml` is its output for one client. With `--swarm` it
+//! writes a Docker Swarm stack of the same images instead (`make swarm-up`).
 //!
 //! # Layout
 //!
@@ -11,6 +12,8 @@
 //!   [`Options`].
 //! - [`yaml`]: a block-style YAML emitter that quotes every scalar a YAML
 //!   reader could take for something else.
+//! - [`stack`]: the Swarm stack ([`Stack`]): replicas, rolling updates,
+//!   Swarm configs named by their content.
 //! - [`args`]: the command line.
 //! - [`output`]: replacing the output file atomically.
 //!
@@ -20,6 +23,8 @@
 pub mod args;
 pub mod model;
 pub mod output;
+pub mod stack;
 pub mod yaml;
 
 pub use model::{ComposeFile, Options};
+pub use stack::Stack;

@@ -16,6 +16,9 @@ pub enum Node {
     Str(String),
     /// A boolean, written `true` / `false`.
     Bool(bool),
+    /// A non-negative integer, written plain (Swarm's `replicas` and
+    /// `parallelism` must be numbers, not strings).
+    Int(u64),
     /// A sequence, written one `- item` per line.
     Seq(Vec<Node>),
     /// A mapping, written in the given order.
@@ -136,6 +139,9 @@ fn inline(out: &mut String, node: &Node) {
     match node {
         Node::Str(text) => scalar(out, text),
         Node::Bool(value) => out.push_str(if *value { "true" } else { "false" }),
+        Node::Int(value) => {
+            let _ = write!(out, "{value}");
+        }
         Node::Seq(_) => out.push_str("[]"),
         Node::Map(_) => out.push_str("{}"),
     }
@@ -326,6 +332,7 @@ mod tests {
                     map(vec![
                         ("image", Node::str("a:latest")),
                         ("read_only", Node::Bool(true)),
+                        ("replicas", Node::Int(3)),
                         ("environment", Node::strs(["X=1"])),
                         ("empty", Node::Seq(vec![])),
                         ("none", Node::Map(vec![])),
@@ -359,6 +366,7 @@ services:
   a:
     image: a:latest
     read_only: true
+    replicas: 3
     environment:
       - X=1
     empty: []

@@ -465,3 +465,362 @@ impl Drop for TempNetwork {
         let _ = run("docker", &["network", "rm", &self.0]);
     }
 }
+
+// --- Docker Swarm (tests/swarm.rs) ---
+
+/// One swarm test at a time in this process: they share the engine's swarm
+/// membership.
+static SWARM_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The engine's swarm state (`inactive`, `active`, `pending`, ...).
+pub fn swarm_state() -> String {
+    docker(&["info", "-f", "{{.Swarm.LocalNodeState}}"])
+        .trim()
+        .to_owned()
+}
+
+/// The engine as a swarm manager for one test. If the engine is in no swarm,
+/// a single-node swarm is made and left again on drop; a swarm the engine is
+/// already in is used and left as it is.
+#[derive(Debug)]
+pub struct Swarm {
+    /// Whether this guard made the swarm (and so leaves it).
+    created: bool,
+    /// Whether `docker_gwbridge` came with the swarm made here.
+    gwbridge_created: bool,
+    _lock: std::sync::MutexGuard<'static, ()>,
+}
+
+impl Swarm {
+    /// The swarm, or `None` after printing why the engine cannot run one
+    /// (the test then passes without running: it is skipped).
+    pub fn join_or_skip() -> Option<Swarm> {
+        require_images();
+        let lock = SWARM_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let skip = |why: String| {
+            eprintln!("SKIPPED: this engine cannot run a swarm: {why}");
+            None
+        };
+        match swarm_state().as_str() {
+            "active" => {
+                let manager = docker(&["info", "-f", "{{.Swarm.ControlAvailable}}"]);
+                if manager.trim() != "true" {
+                    return skip("the engine is a swarm worker, not a manager".to_owned());
+                }
+                Some(Swarm {
+                    created: false,
+                    gwbridge_created: false,
+                    _lock: lock,
+                })
+            }
+            "inactive" => {
+                let gwbridge_existed = run("docker", &["network", "inspect", "docker_gwbridge"])
+                    .status
+                    .success();
+                let out = run(
+                    "docker",
+                    &["swarm", "init", "--advertise-addr", "127.0.0.1"],
+                );
+                if !out.status.success() {
+                    return skip(format!(
+                        "docker swarm init failed: {}",
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ));
+                }
+                Some(Swarm {
+                    created: true,
+                    gwbridge_created: !gwbridge_existed,
+                    _lock: lock,
+                })
+            }
+            other => skip(format!("its swarm state is {other:?}")),
+        }
+    }
+}
+
+impl Drop for Swarm {
+    fn drop(&mut self) {
+        if !self.created {
+            return;
+        }
+        // Something else deployed meanwhile: leaving would take it down.
+        let services = run("docker", &["service", "ls", "-q"]);
+        if !services.stdout.is_empty() {
+            eprintln!("other services run on the swarm made for the test; staying in it");
+            return;
+        }
+        let _ = run("docker", &["swarm", "leave", "--force"]);
+        if self.gwbridge_created {
+            let _ = run("docker", &["network", "rm", "docker_gwbridge"]);
+        }
+    }
+}
+
+/// One task of a Swarm service, as its task status says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    /// The task id.
+    pub id: String,
+    /// Its slot (replica number): the client's id.
+    pub slot: u32,
+    /// `running`, `shutdown`, ...: what Swarm wants.
+    pub desired: String,
+    /// `running`, `complete`, `shutdown`, `failed`, ...: what it is.
+    pub state: String,
+    /// Its container, once it has one.
+    pub container: String,
+    /// Its container's exit code (meaningful once it has exited).
+    pub exit_code: Option<i32>,
+}
+
+impl Task {
+    /// Whether the task will not run again: its container has exited.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self.state.as_str(),
+            "complete" | "shutdown" | "failed" | "rejected" | "orphaned" | "remove"
+        )
+    }
+}
+
+/// A stack of the generated Swarm file in a temporary directory, beside its
+/// own `server/config.ini` and `client/config.yaml`. Dropping it removes the
+/// stack and waits until its containers and network are gone.
+#[derive(Debug)]
+pub struct Stack {
+    /// Stack name, `tp0e2eswarm<tag>`.
+    name: String,
+    /// Server replicas the stack file asks for.
+    servers: u32,
+    /// Holds the stack file and the config files; removed on drop.
+    dir: tempfile::TempDir,
+}
+
+/// How long a stack may take to go away after `docker stack rm`.
+pub const STACK_GONE_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Stack {
+    /// Deploys `tp0e2eswarm<tag>`: `servers` server replicas and no clients
+    /// yet ([`Stack::start_clients`]), the repository's `config.ini`.
+    pub fn deploy(_swarm: &Swarm, tag: &str, servers: u32) -> Self {
+        let name = format!("tp0e2eswarm{tag}");
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{name}-"))
+            .tempdir()
+            .expect("create a temporary directory");
+        for (sub, file) in [("server", "config.ini"), ("client", "config.yaml")] {
+            fs::create_dir(dir.path().join(sub)).expect("create a config dir");
+            fs::copy(
+                repo_root().join(sub).join(file),
+                dir.path().join(sub).join(file),
+            )
+            .expect("copy a config file");
+        }
+        let stack = Stack { name, servers, dir };
+        // A leftover of an aborted run would keep old tasks around.
+        stack.remove();
+        stack.deploy_with_clients(0);
+        stack.wait_running("server", servers, Duration::from_secs(60));
+        stack
+    }
+
+    /// Redeploys with `clients` client replicas reading `client_config`.
+    pub fn start_clients(&self, clients: u32, client_config: &str) {
+        fs::write(self.dir.path().join("client/config.yaml"), client_config)
+            .expect("write config.yaml");
+        self.deploy_with_clients(clients);
+    }
+
+    fn deploy_with_clients(&self, clients: u32) {
+        let stack = compose_gen::Stack::from_dir(self.dir.path(), self.servers, clients)
+            .expect("tag the config files");
+        let file = self.dir.path().join("docker-stack.yaml");
+        fs::write(&file, stack.to_yaml()).expect("write the stack file");
+        docker(&[
+            "stack",
+            "deploy",
+            "--resolve-image",
+            "never",
+            "-c",
+            file.to_str().expect("a UTF-8 path"),
+            &self.name,
+        ]);
+    }
+
+    /// Stack name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The Swarm name of `service` (`server`, `client`).
+    pub fn service(&self, service: &str) -> String {
+        format!("{}_{service}", self.name)
+    }
+
+    /// Every task of `service`, the replaced ones included.
+    pub fn tasks(&self, service: &str) -> Vec<Task> {
+        let ids = docker(&["service", "ps", "-q", "--no-trunc", &self.service(service)]);
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if ids.is_empty() {
+            return Vec::new();
+        }
+        let format = "{{.ID}}|{{.Slot}}|{{.DesiredState}}|{{.Status.State}}|\
+                      {{with .Status.ContainerStatus}}{{.ContainerID}}|{{.ExitCode}}{{else}}|{{end}}";
+        let mut args = vec!["inspect", "--type", "task", "-f", format];
+        args.extend(&ids);
+        docker(&args)
+            .lines()
+            .map(|line| {
+                let f: Vec<&str> = line.split('|').collect();
+                assert_eq!(f.len(), 6, "task line {line:?}");
+                Task {
+                    id: f[0].to_owned(),
+                    slot: f[1].parse().unwrap_or(0),
+                    desired: f[2].to_owned(),
+                    state: f[3].to_owned(),
+                    container: f[4].to_owned(),
+                    exit_code: f[5].parse().ok(),
+                }
+            })
+            .collect()
+    }
+
+    /// The tasks of `service` that Swarm keeps running.
+    pub fn running(&self, service: &str) -> Vec<Task> {
+        self.tasks(service)
+            .into_iter()
+            .filter(|t| t.desired == "running" && t.state == "running")
+            .collect()
+    }
+
+    /// Waits until exactly `count` tasks of `service` run and every other
+    /// one has exited.
+    pub fn wait_running(&self, service: &str, count: u32, timeout: Duration) {
+        let what = format!("{count} running task(s) of {}", self.service(service));
+        wait_for(&what, timeout, || {
+            let tasks = self.tasks(service);
+            let running = tasks.iter().filter(|t| t.state == "running").count();
+            let settled = tasks
+                .iter()
+                .all(|t| t.is_final() || (t.desired == "running" && t.state == "running"));
+            settled && running == count as usize
+        });
+    }
+
+    /// Waits until every task of `service` has exited.
+    pub fn wait_all_exited(&self, service: &str, timeout: Duration) {
+        let what = format!("every task of {} to exit", self.service(service));
+        wait_for(&what, timeout, || {
+            let tasks = self.tasks(service);
+            !tasks.is_empty() && tasks.iter().all(Task::is_final)
+        });
+    }
+
+    /// `docker stack rm`, then waits until the stack's containers and
+    /// network are gone.
+    pub fn remove(&self) {
+        let _ = run("docker", &["stack", "rm", &self.name]);
+        let label = format!("label=com.docker.stack.namespace={}", self.name);
+        let network = format!("{}_{}", self.name, compose_gen::model::NETWORK);
+        wait_for(
+            &format!("stack {} to be gone", self.name),
+            STACK_GONE_TIMEOUT,
+            || {
+                run("docker", &["ps", "-aq", "-f", &label])
+                    .stdout
+                    .is_empty()
+                    && !run("docker", &["network", "inspect", &network])
+                        .status
+                        .success()
+            },
+        );
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // Runs on failure too; a panic here would hide the test's own.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.remove()));
+    }
+}
+
+/// The log lines of the client task `task` that report an echo.
+pub fn echoes(task: &Task) -> usize {
+    lines_with(
+        &task.container,
+        &["action: receive_message | result: success"],
+    )
+    .len()
+}
+
+/// `docker logs -f` of a container into a file, so its log survives the
+/// container's removal (Swarm removes the containers of a removed stack).
+#[derive(Debug)]
+pub struct LogFollower {
+    child: std::process::Child,
+    file: tempfile::NamedTempFile,
+}
+
+impl LogFollower {
+    /// Starts following `container` (its whole log, then what comes).
+    pub fn start(container: &str) -> Self {
+        let file = tempfile::NamedTempFile::new().expect("create a log file");
+        let out = file.reopen().expect("reopen the log file");
+        let err = file.reopen().expect("reopen the log file");
+        let child = Command::new("docker")
+            .args(["logs", "-f", container])
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("run docker logs -f");
+        LogFollower { child, file }
+    }
+
+    /// Waits until the container's log has ended (it stopped), then returns
+    /// the log; panics after `timeout`.
+    pub fn finish(mut self, timeout: Duration) -> String {
+        wait_for("docker logs -f to end", timeout, || {
+            self.child.try_wait().ok().flatten().is_some()
+        });
+        fs::read_to_string(self.file.path()).expect("read the followed log")
+    }
+}
+
+impl Drop for LogFollower {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Exit codes of the containers of stack `name` that died since `since`
+/// (Unix seconds), by container name, from the engine's event log.
+pub fn stack_exit_codes(name: &str, since: u64) -> Vec<(String, i32)> {
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_secs()
+        + 1;
+    let label = format!("label=com.docker.stack.namespace={name}");
+    docker(&[
+        "events",
+        "--since",
+        &since.to_string(),
+        "--until",
+        &until.to_string(),
+        "--filter",
+        "type=container",
+        "--filter",
+        "event=die",
+        "--filter",
+        &label,
+        "--format",
+        "{{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}}",
+    ])
+    .lines()
+    .filter_map(|line| {
+        let (container, code) = line.rsplit_once(' ')?;
+        Some((container.to_owned(), code.parse().ok()?))
+    })
+    .collect()
+}
