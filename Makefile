@@ -31,15 +31,17 @@ test-rust:
 
 # End-to-end tests against the real Docker engine (see docker-e2e/), one at a
 # time (they start containers and stop them with signals), once under each
-# compose flavour the machine has.
+# compose flavour the machine has; the Swarm tests (`swarm_*`), which use no
+# compose, run once.
 test-docker: docker-image busybox-image
 	@if [ -z "$(strip $(E2E_COMPOSE_FLAVOURS))" ]; then \
 		echo "test-docker: neither docker-compose nor docker compose is installed" >&2; exit 1; \
 	fi
-	@for flavour in $(E2E_COMPOSE_FLAVOURS); do \
+	@skip=""; for flavour in $(E2E_COMPOSE_FLAVOURS); do \
 		case $$flavour in v1) compose=docker-compose ;; v2) compose='docker compose' ;; esac; \
 		echo "test-docker: end-to-end tests under $$compose"; \
-		COMPOSE="$$compose" cargo test --locked -p docker-e2e -- --test-threads=1 || exit 1; \
+		COMPOSE="$$compose" cargo test --locked -p docker-e2e -- --test-threads=1 $$skip || exit 1; \
+		skip="--skip swarm_"; \
 	done
 
 test: lint test-rust test-docker

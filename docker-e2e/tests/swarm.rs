@@ -98,7 +98,7 @@ fn check_servers(stack: &Stack) -> usize {
 }
 
 #[test]
-fn clients_spread_over_three_server_replicas_and_every_exchange_succeeds() {
+fn swarm_clients_spread_over_three_server_replicas_and_every_exchange_succeeds() {
     let Some(swarm) = Swarm::join_or_skip() else {
         return;
     };
@@ -150,7 +150,7 @@ fn clients_spread_over_three_server_replicas_and_every_exchange_succeeds() {
 }
 
 #[test]
-fn rolling_update_of_the_server_under_load_fails_no_exchange() {
+fn swarm_rolling_update_of_the_server_under_load_fails_no_exchange() {
     let Some(swarm) = Swarm::join_or_skip() else {
         return;
     };
@@ -189,7 +189,7 @@ fn rolling_update_of_the_server_under_load_fails_no_exchange() {
 }
 
 #[test]
-fn scaling_the_server_3_to_1_to_3_under_load_fails_no_exchange() {
+fn swarm_scaling_the_server_3_to_1_to_3_under_load_fails_no_exchange() {
     let Some(swarm) = Swarm::join_or_skip() else {
         return;
     };
@@ -259,7 +259,7 @@ fn unix_now() -> u64 {
 }
 
 #[test]
-fn stack_rm_while_clients_run_every_task_exits_0_with_its_shutdown_lines() {
+fn swarm_stack_rm_while_clients_run_every_task_exits_0_with_its_shutdown_lines() {
     let Some(swarm) = Swarm::join_or_skip() else {
         return;
     };
@@ -338,7 +338,7 @@ impl Drop for MakeDown {
 }
 
 #[test]
-fn make_targets_deploy_roll_scale_and_take_the_stack_down() {
+fn swarm_make_targets_deploy_roll_scale_and_take_the_stack_down() {
     // Skips where the engine cannot run a swarm; the probe leaves it as it was.
     drop(match Swarm::join_or_skip() {
         Some(swarm) => swarm,

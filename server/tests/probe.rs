@@ -41,7 +41,9 @@ fn a_serving_server_is_healthy_and_the_probe_stays_out_of_its_info_log() {
     server.wait_line(&["msg: after the probe"], PATIENCE);
     let lines = server.lines();
     assert!(
-        lines.iter().all(|l| !l.contains("127.0.0.2") && !l.contains("msg: probe")),
+        lines
+            .iter()
+            .all(|l| !l.contains("127.0.0.2") && !l.contains("msg: probe")),
         "the probe logged at INFO:\n{}",
         lines.join("\n")
     );
