@@ -6,11 +6,16 @@
 //! - [`config`]: settings from `SERVER_*` variables, `config.ini`, defaults.
 //! - [`budget`]: the memory budget all connection buffers share.
 //! - [`echo`]: the [`EchoServer`] handler the reactor drives.
+//! - `accept` (private): the listener and the one state machine that says
+//!   when it is read (at the cap, paused, drained at shutdown).
+//! - `throttle` (private): at most one log line of a kind per period.
 //! - [`run`]: what `main` does, as a function tests and `main` share.
 
+mod accept;
 pub mod budget;
 pub mod config;
 pub mod echo;
+mod throttle;
 
 pub use config::ServerConfig;
 pub use echo::EchoServer;
