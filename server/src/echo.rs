@@ -260,13 +260,15 @@ impl EchoServer {
         };
         let before = conn.deadline;
         let privileged = self.privileged == Some((key, conn.id));
-        let step = conn.advance(
+        let step = conn.exchange(
             &mut self.read_buf,
             &self.config,
             &mut self.budget,
             privileged,
             now,
         );
+        // What its buffers hold now is charged, whatever the step.
+        conn.settle(&mut self.budget);
         if privileged && !conn.holds_partial() {
             self.privileged = None;
         }
@@ -460,21 +462,6 @@ impl Connection {
             _ => 0,
         };
         self.framer.allocated() + echo
-    }
-
-    /// Runs the exchange as far as it goes, then charges what its buffers
-    /// hold to the budget.
-    fn advance(
-        &mut self,
-        buf: &mut [u8],
-        config: &ServerConfig,
-        budget: &mut MemoryBudget,
-        privileged: bool,
-        now: Instant,
-    ) -> Step {
-        let step = self.exchange(buf, config, budget, privileged, now);
-        self.settle(budget);
-        step
     }
 
     /// Charges the budget with what the buffers occupy now.

@@ -4,12 +4,13 @@
 //! hold the exit back.
 
 use std::io::Write;
-use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use libc::SIGTERM;
-use testkit::{connect, open_fds, read_to_end, start_server, Program};
+use testkit::{
+    assert_each_echoed, connect, open_fds, peers_with_messages, read_to_end, start_server, Program,
+};
 
 const PATIENCE: Duration = Duration::from_secs(20);
 
@@ -21,18 +22,6 @@ fn set_fd_limit(pid: u32, limit: usize) {
         .status()
         .expect("run prlimit");
     assert!(status.success(), "prlimit: {status:?}");
-}
-
-/// `count` connections, each with its whole message sent.
-fn queue_messages(port: u16, count: usize) -> Vec<(TcpStream, Vec<u8>)> {
-    (0..count)
-        .map(|i| {
-            let mut stream = connect(port);
-            let message = format!("queued {i}\n").into_bytes();
-            stream.write_all(&message).unwrap();
-            (stream, message)
-        })
-        .collect()
 }
 
 /// Asserts a clean exit after a shutdown that logged no failure.
@@ -58,15 +47,13 @@ fn shutdown_at_the_cap_serves_the_listen_queue_without_going_past_the_cap() {
     let mut partial = connect(port);
     partial.write_all(b"first half, ").unwrap();
     server.wait_line(&["action: accept_connections | result: success"], PATIENCE);
-    let mut queued = queue_messages(port, QUEUED);
+    let mut queued = peers_with_messages(port, QUEUED, "queued");
 
     server.signal(SIGTERM);
     server.wait_line(&["action: shutdown | result: in_progress"], PATIENCE);
     partial.write_all(b"second half\n").unwrap();
     assert_eq!(read_to_end(&mut partial), b"first half, second half\n");
-    for (stream, message) in &mut queued {
-        assert_eq!(&read_to_end(stream), message);
-    }
+    assert_each_echoed(&mut queued);
     assert_clean_exit(&mut server);
     assert_eq!(
         server
