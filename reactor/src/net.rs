@@ -124,17 +124,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn accept_errors_fall_in_three_classes() {
-        let os = io::Error::from_raw_os_error;
+    fn accept_errors_fall_in_four_classes() {
+        let class = |errno| classify_accept_error(&io::Error::from_raw_os_error(errno));
         assert_eq!(
             classify_accept_error(&io::ErrorKind::WouldBlock.into()),
             AcceptError::Drained
         );
-        assert_eq!(classify_accept_error(&os(24)), AcceptError::Exhausted);
-        assert_eq!(classify_accept_error(&os(23)), AcceptError::Exhausted);
-        assert_eq!(classify_accept_error(&os(103)), AcceptError::Transient); // ECONNABORTED
-        assert_eq!(classify_accept_error(&os(4)), AcceptError::Transient); // EINTR
-        assert_eq!(classify_accept_error(&os(22)), AcceptError::Other); // EINVAL
+        for errno in [
+            libc::ECONNABORTED,
+            libc::ECONNRESET,
+            libc::EINTR,
+            libc::EPROTO,
+        ] {
+            assert_eq!(class(errno), AcceptError::Transient, "errno {errno}");
+        }
+        for errno in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM] {
+            assert_eq!(class(errno), AcceptError::Exhausted, "errno {errno}");
+        }
+        assert_eq!(class(libc::EINVAL), AcceptError::Other);
     }
 
     #[test]

@@ -2,6 +2,10 @@
 //! connections, each a small state machine, and shutdown as a state entered
 //! from the signal event.
 //!
+//! Accepting is the [`Acceptor`]'s: one state machine in `accept.rs`
+//! says when the listener is read, at the cap, paused or drained at
+//! shutdown.
+//!
 //! A connection goes `Reading` (until a `\n` or EOF) → `Writing` (the echo,
 //! across short writes) → `Lingering` (write side shut, input discarded until
 //! the peer's EOF, so that closing never makes the kernel reset a connection
@@ -17,6 +21,7 @@
 //! budget, so parked partial messages never wait on each other.
 
 use std::collections::VecDeque;
+use std::fmt::Display;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown};
 use std::os::raw::c_int;
@@ -24,21 +29,21 @@ use std::time::{Duration, Instant};
 
 use app::program::log_ignored_signal;
 use app::{LogLine, Outcome};
-use log::{debug, error, info, warn};
+use log::{debug, info, warn};
 use reactor::deadlines::Deadlines;
 use reactor::framer::LineFramer;
 use reactor::mio::event::Event;
-use reactor::mio::net::{TcpListener, TcpStream};
+use reactor::mio::net::TcpStream;
 use reactor::mio::{Interest, Registry, Token};
-use reactor::net::{
-    bind_any_interface, classify_accept_error, interrupted, would_block, AcceptError, AnyInterface,
-};
+use reactor::net::{bind_any_interface, interrupted, would_block, AnyInterface};
 use reactor::signals::{self, Meaning};
 use reactor::{signal_name, Handler, FIRST_RESERVED};
 use slab::Slab;
 
+use crate::accept::Acceptor;
 use crate::budget::{MemoryBudget, GUARANTEED_BYTES};
 use crate::config::ServerConfig;
+use crate::throttle::Throttle;
 
 /// The listener's token, just below the reactor's own.
 const LISTENER: Token = Token(FIRST_RESERVED.0 - 1);
@@ -46,10 +51,6 @@ const LISTENER: Token = Token(FIRST_RESERVED.0 - 1);
 const READ_CHUNK: usize = 64 * 1024;
 /// How long a peer has, after its echo, to close its side before we do.
 const LINGER: Duration = Duration::from_millis(500);
-/// How long accepting pauses when the process is out of descriptors or memory.
-const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
-/// At most one accept-error line per this period, so a storm cannot flood the log.
-const ACCEPT_ERROR_LOG_EVERY: Duration = Duration::from_secs(1);
 /// At most one memory-budget line per this period.
 const BUDGET_LOG_EVERY: Duration = Duration::from_secs(1);
 
@@ -97,8 +98,41 @@ enum Step {
     Wait(Interest),
     /// Input is waiting but the memory budget is spent.
     Park,
-    /// The connection is over; log at `fail` if a reason is given.
-    Close(Option<String>),
+    /// The connection is over; log at `fail` if it failed.
+    Close(Option<Failure>),
+}
+
+/// Why a connection ends badly: the action that failed, named in the log
+/// line (`receive_message` is the one the contract's readers count), and
+/// what went wrong.
+#[derive(Debug)]
+struct Failure {
+    action: &'static str,
+    error: String,
+}
+
+impl Failure {
+    /// The message did not arrive whole: bad, oversized, late or cut off.
+    fn receive(error: impl Display) -> Self {
+        Failure::new("receive_message", error)
+    }
+
+    /// The echo could not be sent.
+    fn send(error: impl Display) -> Self {
+        Failure::new("send_message", error)
+    }
+
+    /// The poll would not take the connection's new interest.
+    fn register(error: impl Display) -> Self {
+        Failure::new("register", error)
+    }
+
+    fn new(action: &'static str, error: impl Display) -> Self {
+        Failure {
+            action,
+            error: error.to_string(),
+        }
+    }
 }
 
 /// The server's life cycle.
@@ -118,21 +152,15 @@ enum State {
 #[derive(Debug)]
 pub struct EchoServer {
     config: ServerConfig,
-    listener: Option<TcpListener>,
+    /// The listener, and when it is read.
+    accept: Acceptor,
     conns: Slab<Connection>,
     deadlines: Deadlines<(usize, u64)>,
     read_buf: Vec<u8>,
     next_id: u64,
     state: State,
-    /// Accepting is paused until then after a resource error.
-    accept_paused_until: Option<Instant>,
-    last_accept_error_log: Option<Instant>,
     /// Connections closed since the first signal.
     closed_in_shutdown: usize,
-    /// A slot freed at the cap: drain the listen queue once this event is done.
-    accept_wanted: bool,
-    /// At the connection cap (logged once per stay there).
-    at_cap: bool,
     /// What all connection buffers hold together, against the limit.
     budget: MemoryBudget,
     /// Parked connections, oldest first; entries of connections that have
@@ -141,7 +169,7 @@ pub struct EchoServer {
     /// The one connection allowed to read past the budget, so that at least
     /// one partial message can always complete.
     privileged: Option<(usize, u64)>,
-    last_budget_log: Option<Instant>,
+    budget_log: Throttle,
 }
 
 impl EchoServer {
@@ -165,75 +193,24 @@ impl EchoServer {
             budget: MemoryBudget::new(config.max_buffered_bytes),
             parked: VecDeque::new(),
             privileged: None,
-            last_budget_log: None,
+            budget_log: Throttle::new(BUDGET_LOG_EVERY),
+            accept: Acceptor::new(listener, config.max_connections, config.port),
             config,
-            listener: Some(listener),
             conns: Slab::new(),
             deadlines: Deadlines::default(),
             read_buf: vec![0; READ_CHUNK],
             next_id: 0,
             state: State::Serving,
-            accept_paused_until: None,
-            last_accept_error_log: None,
             closed_in_shutdown: 0,
-            accept_wanted: false,
-            at_cap: false,
         })
     }
 
-    /// Accepts until the queue is drained, the cap is reached or accept fails.
-    fn accept_all(&mut self, registry: &Registry, now: Instant) {
-        self.accept_up_to(registry, now, self.config.max_connections);
-    }
-
-    fn accept_up_to(&mut self, registry: &Registry, now: Instant, cap: usize) {
-        self.accept_wanted = false;
-        while self.conns.len() < cap {
-            let Some(listener) = &self.listener else {
-                return;
-            };
-            match listener.accept() {
-                // An IPv4 peer on the dual-stack listener is `::ffff:a.b.c.d`:
-                // logged as the plain IPv4 address it is.
-                Ok((stream, addr)) => self.admit(registry, stream, addr.ip().to_canonical(), now),
-                Err(e) => match classify_accept_error(&e) {
-                    AcceptError::Drained => {
-                        self.at_cap = false;
-                        return;
-                    }
-                    AcceptError::Transient => continue,
-                    AcceptError::Exhausted | AcceptError::Other => {
-                        self.accept_paused_until = Some(now + ACCEPT_PAUSE);
-                        self.log_accept_error(&e, now);
-                        return;
-                    }
-                },
-            }
-        }
-        // At the cap: the rest waits in the listen queue until a slot frees.
-        if !self.at_cap {
-            self.at_cap = true;
-            debug!(
-                "{}",
-                LogLine::new("accept_connections", Outcome::InProgress)
-                    .field("paused", "connection limit reached")
-                    .field("max_connections", self.config.max_connections)
-            );
-        }
-    }
-
-    fn log_accept_error(&mut self, e: &io::Error, now: Instant) {
-        let due = self
-            .last_accept_error_log
-            .is_none_or(|last| now.duration_since(last) >= ACCEPT_ERROR_LOG_EVERY);
-        if due {
-            self.last_accept_error_log = Some(now);
-            error!(
-                "{}",
-                LogLine::new("accept_connections", Outcome::Fail)
-                    .field("error", e)
-                    .field("retry_in", format_args!("{}ms", ACCEPT_PAUSE.as_millis()))
-            );
+    /// Admits what the accept side lets through. Called once an event is
+    /// handled, never from `close`: a freed slot would otherwise accept
+    /// from inside the close, recursing once per queued connection.
+    fn accept_waiting(&mut self, registry: &Registry, now: Instant) {
+        while let Some((stream, peer)) = self.accept.next(self.conns.len(), now) {
+            self.admit(registry, stream, peer, now);
         }
     }
 
@@ -244,7 +221,7 @@ impl EchoServer {
         if let Err(e) = registry.register(&mut stream, Token(key), Interest::READABLE) {
             warn!(
                 "{}",
-                LogLine::new("accept_connections", Outcome::Fail)
+                LogLine::new("register", Outcome::Fail)
                     .field("ip", peer)
                     .field("error", e)
             );
@@ -283,13 +260,15 @@ impl EchoServer {
         };
         let before = conn.deadline;
         let privileged = self.privileged == Some((key, conn.id));
-        let step = conn.advance(
+        let step = conn.exchange(
             &mut self.read_buf,
             &self.config,
             &mut self.budget,
             privileged,
             now,
         );
+        // What its buffers hold now is charged, whatever the step.
+        conn.settle(&mut self.budget);
         if privileged && !conn.holds_partial() {
             self.privileged = None;
         }
@@ -310,12 +289,18 @@ impl EchoServer {
                 }
                 self.log_budget_spent(now);
             }
+            Step::Wait(_) if self.state != State::Serving && conn.owes_nothing() => {
+                // Shutting down: a connection that has sent nothing, or has
+                // its echo and would only linger for the peer's EOF, goes
+                // now; its slot may be owed to a peer in the listen queue.
+                self.close(key, None);
+            }
             Step::Wait(interest) => {
                 conn.parked = false;
                 if interest != conn.interest {
                     conn.interest = interest;
                     if let Err(e) = registry.reregister(&mut conn.stream, Token(key), interest) {
-                        self.close(key, Some(format!("reregister failed: {e}")));
+                        self.close(key, Some(Failure::register(e)));
                     }
                 }
             }
@@ -323,10 +308,11 @@ impl EchoServer {
         }
     }
 
-    /// The one place a connection ends: deregister, remove, log.
-    fn close(&mut self, key: usize, failure: Option<String>) {
-        // Dropping the stream closes the descriptor, which also takes it out
-        // of the epoll set: no deregister call (one syscall per connection).
+    /// The one place a connection ends: remove it, return its budget, log,
+    /// free its slot. Dropping the stream closes the descriptor, which also
+    /// takes it out of the epoll set: no deregister call (one syscall less
+    /// per connection).
+    fn close(&mut self, key: usize, failure: Option<Failure>) {
         let Some(mut conn) = self.conns.try_remove(key) else {
             return;
         };
@@ -339,12 +325,12 @@ impl EchoServer {
             "no connection left, yet {} bytes charged",
             self.budget.held()
         );
-        if let Some(why) = failure {
+        if let Some(Failure { action, error }) = failure {
             warn!(
                 "{}",
-                LogLine::new("receive_message", Outcome::Fail)
+                LogLine::new(action, Outcome::Fail)
                     .field("ip", conn.peer)
-                    .field("error", why)
+                    .field("error", error)
             );
         }
         let line = || LogLine::new("close_connection", Outcome::Success).field("ip", conn.peer);
@@ -355,12 +341,7 @@ impl EchoServer {
             debug!("{}", line());
         }
         drop(conn);
-        // A slot freed while at the cap: what waits in the listen queue is
-        // taken at the end of this event, not from here (accepting can close
-        // connections, which would recurse once per queued connection).
-        if self.conns.len() + 1 == self.config.max_connections {
-            self.accept_wanted = true;
-        }
+        self.accept.slot_freed();
     }
 
     /// Parked connections read again, oldest first, while there is budget
@@ -379,11 +360,7 @@ impl EchoServer {
     }
 
     fn log_budget_spent(&mut self, now: Instant) {
-        let due = self
-            .last_budget_log
-            .is_none_or(|last| now.duration_since(last) >= BUDGET_LOG_EVERY);
-        if due {
-            self.last_budget_log = Some(now);
+        if self.budget_log.due(now) {
             warn!(
                 "{}",
                 LogLine::new("memory_budget", Outcome::InProgress)
@@ -395,19 +372,13 @@ impl EchoServer {
         }
     }
 
-    /// Drains the listen queue if a slot freed at the cap during this event.
-    fn accept_if_wanted(&mut self, registry: &Registry, now: Instant) {
-        if self.accept_wanted && self.accept_paused_until.is_none() {
-            self.accept_all(registry, now);
-        }
-    }
-
     fn shutting_down(&self) -> bool {
         self.state != State::Serving
     }
 
-    /// First signal: take what is queued, close the listener, drop idle
-    /// connections and let the others finish within the grace.
+    /// First signal: connections that owe nothing close, the others may
+    /// finish within the grace, and the accept side takes what waits in the
+    /// listen queue before it closes the listener.
     fn begin_shutdown(&mut self, registry: &Registry, signal: c_int, now: Instant) {
         let grace = if skips_grace(signal) {
             "skipped".to_owned()
@@ -423,37 +394,20 @@ impl EchoServer {
         self.state = State::Draining {
             deadline: now + self.config.shutdown_grace.duration,
         };
-        // Idle connections go first: that frees descriptors for what waits
-        // in the listen queue. Connections there were made (and their
-        // messages sent) before the signal: they are served like the others,
-        // above the cap if need be (the backlog bounds how many there are).
-        self.close_idle(registry, now);
-        self.accept_paused_until = None;
-        self.accept_up_to(registry, now, usize::MAX);
-        if let Some(mut listener) = self.listener.take() {
-            let _ = registry.deregister(&mut listener);
-            info!(
-                "{}",
-                LogLine::new("close_listener", Outcome::Success).field("port", self.config.port)
-            );
-        }
-        self.close_idle(registry, now);
-    }
-
-    /// Reads whatever already arrived, then closes the connections that
-    /// have sent nothing and owe nothing.
-    fn close_idle(&mut self, registry: &Registry, now: Instant) {
+        // Read whatever already arrived; shutting down, `drive` closes the
+        // connections that owe nothing, which frees slots for the queue.
         let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
         for key in keys {
             self.drive(registry, key, now);
-            if self.conns.get(key).is_some_and(Connection::is_idle) {
-                self.close(key, None);
-            }
         }
+        self.accept.shut_down();
+        self.accept_waiting(registry, now);
     }
 
-    /// Closes every remaining connection (grace over or second signal).
+    /// Closes the listener and every remaining connection (grace over or
+    /// skipped).
     fn close_all(&mut self) {
+        self.accept.stop();
         let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
         for key in keys {
             self.close(key, None);
@@ -467,18 +421,18 @@ impl EchoServer {
         let failure = match conn.phase {
             // Between messages of a persistent connection: idle, not a failure.
             Phase::Reading if conn.echoed > 0 && conn.framer.is_empty() && !conn.parked => None,
-            Phase::Reading if conn.held_back => Some(format!(
+            Phase::Reading if conn.held_back => Some(Failure::receive(format_args!(
                 "no complete message within {}; reading was paused by the memory budget",
                 self.config.read_timeout
-            )),
-            Phase::Reading => Some(format!(
+            ))),
+            Phase::Reading => Some(Failure::receive(format_args!(
                 "no complete message within {}",
                 self.config.read_timeout
-            )),
-            Phase::Writing { .. } => Some(format!(
+            ))),
+            Phase::Writing { .. } => Some(Failure::send(format_args!(
                 "peer did not take its echo within {}",
                 self.config.write_timeout
-            )),
+            ))),
             Phase::Lingering => None,
         };
         self.close(key, failure);
@@ -486,9 +440,14 @@ impl EchoServer {
 }
 
 impl Connection {
-    /// Whether the connection has received nothing and owes nothing.
-    fn is_idle(&self) -> bool {
-        matches!(self.phase, Phase::Reading) && self.framer.is_empty() && !self.parked
+    /// Whether the connection owes its peer nothing: it holds no part of a
+    /// message, or its last echo is out (lingering).
+    fn owes_nothing(&self) -> bool {
+        match self.phase {
+            Phase::Reading => self.framer.is_empty() && !self.parked,
+            Phase::Writing { .. } => false,
+            Phase::Lingering => true,
+        }
     }
 
     /// Whether part of a message is buffered, waiting for the rest.
@@ -503,21 +462,6 @@ impl Connection {
             _ => 0,
         };
         self.framer.allocated() + echo
-    }
-
-    /// Runs the exchange as far as it goes, then charges what its buffers
-    /// hold to the budget.
-    fn advance(
-        &mut self,
-        buf: &mut [u8],
-        config: &ServerConfig,
-        budget: &mut MemoryBudget,
-        privileged: bool,
-        now: Instant,
-    ) -> Step {
-        let step = self.exchange(buf, config, budget, privileged, now);
-        self.settle(budget);
-        step
     }
 
     /// Charges the budget with what the buffers occupy now.
@@ -567,7 +511,11 @@ impl Connection {
                             },
                             Err(e) if would_block(&e) => return Step::Wait(Interest::READABLE),
                             Err(e) if interrupted(&e) => continue,
-                            Err(e) => return Step::Close(Some(format!("read failed: {e}"))),
+                            Err(e) => {
+                                return Step::Close(Some(Failure::receive(format_args!(
+                                    "read failed: {e}"
+                                ))))
+                            }
                         }
                     }
                     match self.stream.read(&mut buf[..allowance]) {
@@ -580,16 +528,20 @@ impl Connection {
                         }
                         Ok(n) => {
                             if let Err(e) = self.framer.push(&buf[..n]) {
-                                return Step::Close(Some(e.to_string()));
+                                return Step::Close(Some(Failure::receive(e)));
                             }
                         }
                         Err(e) if would_block(&e) => return Step::Wait(Interest::READABLE),
                         Err(e) if interrupted(&e) => {}
-                        Err(e) => return Step::Close(Some(format!("read failed: {e}"))),
+                        Err(e) => {
+                            return Step::Close(Some(Failure::receive(format_args!(
+                                "read failed: {e}"
+                            ))))
+                        }
                     }
                 }
                 Phase::Writing { echo, sent } => match self.stream.write(&echo[*sent..]) {
-                    Ok(0) => return Step::Close(Some("write returned 0".into())),
+                    Ok(0) => return Step::Close(Some(Failure::send("write returned 0"))),
                     Ok(n) => {
                         *sent += n;
                         if *sent == echo.len() {
@@ -616,7 +568,9 @@ impl Connection {
                     }
                     Err(e) if would_block(&e) => return Step::Wait(Interest::WRITABLE),
                     Err(e) if interrupted(&e) => {}
-                    Err(e) => return Step::Close(Some(format!("write failed: {e}"))),
+                    Err(e) => {
+                        return Step::Close(Some(Failure::send(format_args!("write failed: {e}"))))
+                    }
                 },
                 Phase::Lingering => match self.stream.read(buf) {
                     Ok(0) => return Step::Close(None),
@@ -674,11 +628,10 @@ impl Handler for EchoServer {
     fn on_ready(&mut self, registry: &Registry, event: &Event) {
         let now = Instant::now();
         match event.token() {
-            LISTENER if self.accept_paused_until.is_none() => self.accept_all(registry, now),
-            LISTENER => {} // paused: the timer resumes accepting
+            LISTENER => self.accept.readable(),
             Token(key) => self.drive(registry, key, now),
         }
-        self.accept_if_wanted(registry, now);
+        self.accept_waiting(registry, now);
     }
 
     fn on_ignored_signal(&mut self, signal: c_int, reason: &str) {
@@ -707,17 +660,14 @@ impl Handler for EchoServer {
     }
 
     fn on_timers(&mut self, registry: &Registry, now: Instant) {
-        if self.accept_paused_until.is_some_and(|until| until <= now) {
-            self.accept_paused_until = None;
-            self.accept_all(registry, now);
-        }
+        self.accept.tick(now);
         while let Some((at, (key, id))) = self.deadlines.pop_due(now) {
             if deadline_stands(&self.conns, at, key, id) {
                 self.expire(key);
             }
         }
         if let State::Draining { deadline } = self.state {
-            if deadline <= now && !self.conns.is_empty() {
+            if deadline <= now && (!self.conns.is_empty() || !self.accept.is_closed()) {
                 info!(
                     "{}",
                     LogLine::new("shutdown", Outcome::InProgress)
@@ -733,7 +683,7 @@ impl Handler for EchoServer {
             self.deadlines
                 .retain(|at, (key, id)| deadline_stands(conns, at, key, id));
         }
-        self.accept_if_wanted(registry, now);
+        self.accept_waiting(registry, now);
         // Once per turn of the loop, after every event that may have released bytes.
         self.resume_parked(registry, now);
     }
@@ -743,7 +693,7 @@ impl Handler for EchoServer {
             State::Draining { deadline } => Some(deadline),
             _ => None,
         };
-        [self.deadlines.next(), self.accept_paused_until, drain]
+        [self.deadlines.next(), self.accept.deadline(), drain]
             .into_iter()
             .flatten()
             .min()
@@ -751,7 +701,7 @@ impl Handler for EchoServer {
 
     fn finished(&mut self) -> Option<()> {
         match self.state {
-            State::Draining { .. } if self.conns.is_empty() => {
+            State::Draining { .. } if self.conns.is_empty() && self.accept.is_closed() => {
                 info!(
                     "{}",
                     LogLine::new("shutdown", Outcome::Success)

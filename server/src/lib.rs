@@ -8,13 +8,18 @@
 //! - [`budget`]: the memory budget all connection buffers share.
 //! - [`echo`]: the [`EchoServer`] handler the reactor drives.
 //! - [`probe`]: `server --probe`, the image's health check.
+//! - `accept` (private): the listener and the one state machine that says
+//!   when it is read (at the cap, paused, drained at shutdown).
+//! - `throttle` (private): at most one log line of a kind per period.
 //! - [`BINARY`] and [`main_with_args`]: what `main` does, as a function tests
 //!   and `main` share.
 
+mod accept;
 pub mod budget;
 pub mod config;
 pub mod echo;
 pub mod probe;
+mod throttle;
 
 pub use config::ServerConfig;
 pub use echo::EchoServer;

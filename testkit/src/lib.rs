@@ -669,3 +669,23 @@ pub fn assert_same_rows(what: &str, expected: &[Vec<String>], found: &[Vec<Strin
         diff.join("\n")
     );
 }
+
+/// `count` fresh connections to `127.0.0.1:port`, each with its whole
+/// message (`<label> <i>\n`) already sent: peers waiting for their echo.
+pub fn peers_with_messages(port: u16, count: usize, label: &str) -> Vec<(TcpStream, Vec<u8>)> {
+    (0..count)
+        .map(|i| {
+            let mut stream = connect(port);
+            let message = format!("{label} {i}\n").into_bytes();
+            std::io::Write::write_all(&mut stream, &message).expect("send the message");
+            (stream, message)
+        })
+        .collect()
+}
+
+/// Asserts that each peer reads back exactly its message, then a clean EOF.
+pub fn assert_each_echoed(peers: &mut [(TcpStream, Vec<u8>)]) {
+    for (stream, message) in peers {
+        assert_eq!(&read_to_end(stream), message);
+    }
+}
