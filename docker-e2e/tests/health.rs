@@ -31,9 +31,11 @@ fn the_server_turns_healthy_and_then_unhealthy_when_it_stops_answering() {
     // A server that no longer answers (stopped, its listener still open in
     // the kernel) is unhealthy after two failed probes.
     docker(&["kill", "-s", "STOP", name]);
-    wait_for("the server to be unhealthy", Duration::from_secs(20), || {
-        health(name) == "unhealthy"
-    });
+    wait_for(
+        "the server to be unhealthy",
+        Duration::from_secs(20),
+        || health(name) == "unhealthy",
+    );
     docker(&["kill", "-s", "CONT", name]);
     docker(&["stop", "-t", "1", name]);
     assert_eq!(exit_code(name), 0, "{}", logs(name));
