@@ -60,15 +60,7 @@ fn create_temp(dir: &Path, name: &str) -> io::Result<(PathBuf, File)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn entries(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
+    use testkit::file_names;
 
     #[test]
     fn creates_and_replaces() {
@@ -78,7 +70,7 @@ mod tests {
         assert_eq!(fs::read(&path).unwrap(), b"first\n");
         write_atomically(&path, b"second\n").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"second\n");
-        assert_eq!(entries(dir.path()), ["out.yaml"]);
+        assert_eq!(file_names(dir.path()), ["out.yaml"]);
     }
 
     #[test]
@@ -88,8 +80,8 @@ mod tests {
         fs::create_dir(&target).unwrap();
         fs::write(target.join("inside"), b"x").unwrap();
         assert!(write_atomically(&target, b"new\n").is_err());
-        assert_eq!(entries(dir.path()), ["taken"]);
-        assert_eq!(entries(&target), ["inside"]);
+        assert_eq!(file_names(dir.path()), ["taken"]);
+        assert_eq!(file_names(&target), ["inside"]);
     }
 
     #[test]

@@ -1,25 +1,16 @@
 //! The `compose-gen` binary as a user runs it.
 
 use std::fs;
-use std::path::Path;
 use std::process::{Command, Output};
 
 use compose_gen::{ComposeFile, Options};
+use testkit::file_names;
 
 fn compose_gen(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_compose-gen"))
         .args(args)
         .output()
         .expect("run compose-gen")
-}
-
-fn file_names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 #[test]

@@ -100,13 +100,7 @@ pub struct Program {
 impl Program {
     /// Starts a workspace binary in `dir` with exactly the environment `env`.
     pub fn start(name: &str, dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Program {
-        let mut command = Command::new(binary(name));
-        command
-            .args(args)
-            .current_dir(dir)
-            .env_clear()
-            .envs(env.iter().copied());
-        Program::spawn(name, command)
+        Program::spawn(name, command_in(name, dir, env, args))
     }
 
     /// Starts `command` (e.g. a wrapper that `exec`s a binary, so the pid
@@ -474,12 +468,7 @@ pub fn start_with_memory_cap(
     bytes: u64,
 ) -> Program {
     use std::os::unix::process::CommandExt;
-    let mut command = Command::new(binary(name));
-    command
-        .args(args)
-        .current_dir(dir)
-        .env_clear()
-        .envs(env.iter().copied());
+    let mut command = command_in(name, dir, env, args);
     let limit = libc::rlimit {
         rlim_cur: bytes,
         rlim_max: bytes,
@@ -533,12 +522,33 @@ impl Program {
 /// A workspace binary in a fresh scratch directory with exactly `env`, not
 /// started yet (for callers that set up its descriptors or signal mask).
 pub fn command(name: &str, env: &[(&str, &str)]) -> Command {
+    command_in(name, &scratch_dir(name), env, &[])
+}
+
+/// A workspace binary with `args`, run in `dir` with exactly `env`.
+fn command_in(name: &str, dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Command {
     let mut command = Command::new(binary(name));
     command
-        .current_dir(scratch_dir(name))
+        .args(args)
+        .current_dir(dir)
         .env_clear()
         .envs(env.iter().copied());
     command
+}
+
+/// The names in `dir`, sorted: what a command left behind.
+pub fn file_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .map(|e| {
+            e.expect("a directory entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    names
 }
 
 /// Makes `signal` blocked in the child across `exec`: a signal sent at any
