@@ -5,31 +5,12 @@
 use std::path::Path;
 use std::time::Duration;
 
-use testkit::{make_fifo, scratch_dir, start_server, start_with_memory_cap, Program, SIGTERM};
+use testkit::{assert_config_refused, make_fifo, scratch_dir, start_server, Program, SIGTERM};
 
 const PATIENCE: Duration = Duration::from_secs(20);
-/// A config error is found before any I/O: milliseconds. Far more than that
-/// means the program is stuck (a blocked open, an endless read).
-const CONFIG_EXIT: Duration = Duration::from_secs(10);
-/// Address space the client gets where a bug could make it read without
-/// limit: its normal start needs far less.
-const MEMORY_CAP: u64 = 512 << 20;
-
-/// Starts the client in `dir` and expects it to refuse its config: exit 1
-/// within [`CONFIG_EXIT`], one line on stderr containing every one of `parts`.
+/// Expects the client in `dir` to refuse its config (see [`assert_config_refused`]).
 fn refuses(dir: &Path, env: &[(&str, &str)], args: &[&str], parts: &[&str]) -> String {
-    let mut client = start_with_memory_cap("client", dir, env, args, MEMORY_CAP);
-    let (status, waited) = client.wait_exit(CONFIG_EXIT);
-    let lines = client.lines();
-    assert_eq!(status.code(), Some(1), "{env:?} {args:?}: {lines:?}");
-    assert_eq!(lines.len(), 1, "one clear line: {lines:?}");
-    let line = lines.into_iter().next().unwrap();
-    assert!(line.starts_with("client: config error: "), "{line}");
-    for part in parts {
-        assert!(line.contains(part), "{part:?} missing from {line}");
-    }
-    eprintln!("{args:?}: exit 1 after {waited:?}");
-    line
+    assert_config_refused("client", dir, env, args, parts)
 }
 
 #[test]

@@ -6,40 +6,22 @@ use std::path::Path;
 use std::time::Duration;
 
 use testkit::{
-    exchange, free_port, make_fifo, scratch_dir, start_server, start_with_memory_cap, Program,
+    assert_config_refused, exchange, free_port, make_fifo, scratch_dir, start_server, Program,
     SIGTERM,
 };
 
 const PATIENCE: Duration = Duration::from_secs(20);
-/// A config error is found before any I/O: milliseconds. Far more than that
-/// means the program is stuck (a blocked open, an endless read).
-const CONFIG_EXIT: Duration = Duration::from_secs(10);
-/// Address space the server gets where a bug could make it read without
-/// limit: its normal start needs far less.
-const MEMORY_CAP: u64 = 512 << 20;
-
-/// Starts the server in `dir` and expects it to refuse its config: exit 1
-/// within [`CONFIG_EXIT`], one line on stderr containing every one of `parts`.
-/// A free port is set unless `env` sets one, so that a server which wrongly
-/// starts does not take the default port of the machine.
+/// Expects the server in `dir` to refuse its config (see
+/// [`assert_config_refused`]). A free port is set unless `env` sets one, so
+/// that a server which wrongly starts does not take the default port of the
+/// machine.
 fn refuses(dir: &Path, env: &[(&str, &str)], args: &[&str], parts: &[&str]) -> String {
     let port = free_port().to_string();
     let mut env = env.to_vec();
     if !env.iter().any(|(k, _)| *k == "SERVER_PORT") {
         env.push(("SERVER_PORT", &port));
     }
-    let mut server = start_with_memory_cap("server", dir, &env, args, MEMORY_CAP);
-    let (status, waited) = server.wait_exit(CONFIG_EXIT);
-    let lines = server.lines();
-    assert_eq!(status.code(), Some(1), "{args:?}: {lines:?}");
-    assert_eq!(lines.len(), 1, "one clear line: {lines:?}");
-    let line = lines.into_iter().next().unwrap();
-    assert!(line.starts_with("server: config error: "), "{line}");
-    for part in parts {
-        assert!(line.contains(part), "{part:?} missing from {line}");
-    }
-    eprintln!("{args:?}: exit 1 after {waited:?}");
-    line
+    assert_config_refused("server", dir, &env, args, parts)
 }
 
 #[test]

@@ -699,3 +699,36 @@ pub fn assert_each_echoed(peers: &mut [(TcpStream, Vec<u8>)]) {
         assert_eq!(&read_to_end(stream), message);
     }
 }
+
+/// How long a program may take to refuse its config: a config error is
+/// found before any I/O, in milliseconds; far more means it is stuck (a
+/// blocked open, an endless read).
+pub const CONFIG_EXIT: Duration = Duration::from_secs(10);
+
+/// Starts `name` in `dir` (its address space capped at 512 MiB, so a program
+/// that would read without limit fails inside the test) and expects it to
+/// refuse its config: exit 1 within [`CONFIG_EXIT`], one line on stderr,
+/// `<name>: config error: ...`, containing every one of `parts`. Returns it.
+pub fn assert_config_refused(
+    name: &str,
+    dir: &Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+    parts: &[&str],
+) -> String {
+    let mut program = start_with_memory_cap(name, dir, env, args, 512 << 20);
+    let (status, waited) = program.wait_exit(CONFIG_EXIT);
+    let lines = program.lines();
+    assert_eq!(status.code(), Some(1), "{env:?} {args:?}: {lines:?}");
+    assert_eq!(lines.len(), 1, "one clear line: {lines:?}");
+    let line = lines.into_iter().next().expect("one line");
+    assert!(
+        line.starts_with(&format!("{name}: config error: ")),
+        "{line}"
+    );
+    for part in parts {
+        assert!(line.contains(part), "{part:?} missing from {line}");
+    }
+    eprintln!("{args:?}: exit 1 after {waited:?}");
+    line
+}
