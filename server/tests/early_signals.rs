@@ -10,47 +10,23 @@
 //! whatever the program does, and on a busy machine that window alone is
 //! the better part of a millisecond.
 
-use std::os::unix::process::ExitStatusExt;
-use std::time::{Duration, Instant};
-
-use testkit::{command, free_port, hold_across_exec, Program, SIGTERM};
-
-const STARTS: u32 = 50;
-const EXIT_PATIENCE: Duration = Duration::from_secs(10);
+use testkit::{assert_sigterm_during_start_up_is_clean, free_port};
 
 #[test]
 fn sigterm_at_any_moment_of_start_up_is_a_clean_shutdown() {
-    let began = Instant::now();
-    for start in 0..STARTS {
-        let bad_config = start % 10 == 9;
-        let port = free_port().to_string();
-        let port = if bad_config {
-            "not-a-port"
-        } else {
-            port.as_str()
-        };
-        let mut command = command("server", &[("SERVER_PORT", port)]);
-        hold_across_exec(&mut command, SIGTERM);
-        let mut server = Program::spawn("server", command);
-        // Spread over 0..5 ms: 0, 0.1 ms, ..., 4.9 ms.
-        std::thread::sleep(Duration::from_micros(u64::from(start) * 100));
-        let (status, _) = server.stop_with(SIGTERM, EXIT_PATIENCE);
-        assert_eq!(status.signal(), None, "start {start}: killed by a signal");
-        if bad_config {
-            assert_eq!(status.code(), Some(1), "start {start}: bad config");
-        } else {
-            assert_eq!(
-                status.code(),
-                Some(0),
-                "start {start}: {:?}",
-                server.lines()
-            );
-            server.wait_line(
-                &["action: shutdown | result: in_progress", "signal: SIGTERM"],
-                EXIT_PATIENCE,
-            );
-            server.wait_line(&["action: shutdown | result: success"], EXIT_PATIENCE);
-        }
-    }
-    println!("{STARTS} starts in {:?}", began.elapsed());
+    assert_sigterm_during_start_up_is_clean(
+        "server",
+        |bad_config| {
+            let port = if bad_config {
+                "not-a-port".to_owned()
+            } else {
+                free_port().to_string()
+            };
+            vec![("SERVER_PORT".to_owned(), port)]
+        },
+        &[
+            &["action: shutdown | result: in_progress", "signal: SIGTERM"],
+            &["action: shutdown | result: success"],
+        ],
+    );
 }

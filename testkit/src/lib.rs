@@ -732,3 +732,46 @@ pub fn assert_config_refused(
     eprintln!("{args:?}: exit 1 after {waited:?}");
     line
 }
+
+/// Starts `name` 50 times with SIGTERM sent 0 to 4.9 ms after the spawn (in
+/// steps of 0.1 ms), held blocked across `exec` (see [`hold_across_exec`]).
+/// Every tenth start gets the environment of `env(true)`, a bad config, and
+/// must exit 1; the others `env(false)` and must exit 0 and log every line of
+/// `clean_exit_lines`. None may be killed by the signal.
+pub fn assert_sigterm_during_start_up_is_clean(
+    name: &str,
+    env: impl Fn(bool) -> Vec<(String, String)>,
+    clean_exit_lines: &[&[&str]],
+) {
+    use std::os::unix::process::ExitStatusExt;
+    const STARTS: u32 = 50;
+    const EXIT_PATIENCE: Duration = Duration::from_secs(10);
+    let began = Instant::now();
+    for start in 0..STARTS {
+        let bad_config = start % 10 == 9;
+        let env = env(bad_config);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut command = command(name, &env);
+        hold_across_exec(&mut command, SIGTERM);
+        let mut program = Program::spawn(name, command);
+        // A spread of moments, not a wait for a condition: the signal is meant
+        // to land anywhere in start-up.
+        std::thread::sleep(Duration::from_micros(u64::from(start) * 100));
+        let (status, _) = program.stop_with(SIGTERM, EXIT_PATIENCE);
+        assert_eq!(status.signal(), None, "start {start}: killed by a signal");
+        if bad_config {
+            assert_eq!(status.code(), Some(1), "start {start}: bad config");
+            continue;
+        }
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "start {start}: {:?}",
+            program.lines()
+        );
+        for line in clean_exit_lines {
+            program.wait_line(line, EXIT_PATIENCE);
+        }
+    }
+    println!("{STARTS} starts in {:?}", began.elapsed());
+}
