@@ -16,6 +16,18 @@ fn endless_clients() -> String {
     client_yaml(100_000, "100ms", "INFO")
 }
 
+/// A stack `tag` with `servers` server replicas and 2 endless clients, once
+/// each client has had 3 echoes: a stack under load.
+fn stack_under_load(swarm: &Swarm, tag: &str, servers: u32) -> Stack {
+    let stack = Stack::deploy(swarm, tag, servers);
+    stack.start_clients(2, &endless_clients());
+    wait_for("2 running clients", Duration::from_secs(30), || {
+        stack.running("client").len() == 2
+    });
+    wait_more_echoes(&stack, &echo_counts(&stack), 3);
+    stack
+}
+
 /// Waits until every running client task has logged `more` echoes beyond
 /// what it had in `before` (by slot).
 fn wait_more_echoes(stack: &Stack, before: &[(u32, usize)], more: usize) {
@@ -154,13 +166,7 @@ fn swarm_rolling_update_of_the_server_under_load_fails_no_exchange() {
     let Some(swarm) = Swarm::join_or_skip() else {
         return;
     };
-    let stack = Stack::deploy(&swarm, "roll", 2);
-    stack.start_clients(2, &endless_clients());
-    wait_for("2 running clients", Duration::from_secs(30), || {
-        stack.running("client").len() == 2
-    });
-    let before = echo_counts(&stack);
-    wait_more_echoes(&stack, &before, 3);
+    let stack = stack_under_load(&swarm, "roll", 2);
 
     let started = Instant::now();
     let before = echo_counts(&stack);
@@ -193,12 +199,7 @@ fn swarm_scaling_the_server_3_to_1_to_3_under_load_fails_no_exchange() {
     let Some(swarm) = Swarm::join_or_skip() else {
         return;
     };
-    let stack = Stack::deploy(&swarm, "scale", 3);
-    stack.start_clients(2, &endless_clients());
-    wait_for("2 running clients", Duration::from_secs(30), || {
-        stack.running("client").len() == 2
-    });
-    wait_more_echoes(&stack, &echo_counts(&stack), 3);
+    let stack = stack_under_load(&swarm, "scale", 3);
 
     // Swarm deletes the tasks it scales away, containers and all: their logs
     // are followed from before, their exit codes come from the event log.
@@ -263,12 +264,7 @@ fn swarm_stack_rm_while_clients_run_every_task_exits_0_with_its_shutdown_lines()
     let Some(swarm) = Swarm::join_or_skip() else {
         return;
     };
-    let stack = Stack::deploy(&swarm, "rm", 2);
-    stack.start_clients(2, &endless_clients());
-    wait_for("2 running clients", Duration::from_secs(30), || {
-        stack.running("client").len() == 2
-    });
-    wait_more_echoes(&stack, &echo_counts(&stack), 3);
+    let stack = stack_under_load(&swarm, "rm", 2);
 
     let tasks: Vec<(String, Task)> = ["server", "client"]
         .iter()
