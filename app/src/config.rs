@@ -9,13 +9,16 @@
 //! - `quote`: user text cut and escaped for one-line messages.
 //! - `unknown`: the unknown-keys warning.
 //! - `settings`: a program's settings declared once, in one table.
+//! - `reload`: what a reload changes, and what waits for a restart.
 
 mod file;
 mod quote;
+mod reload;
 mod settings;
 mod unknown;
 
 pub use file::MAX_FILE_BYTES;
+pub use reload::Reloaded;
 pub use settings::{Ignored, Reload, Setting, Table};
 pub use unknown::UnknownKeys;
 

@@ -140,10 +140,14 @@ impl Write for Queue {
 }
 
 /// Installs the logger at `level` and starts the writer thread. Calling it
-/// twice keeps the first logger.
+/// twice keeps the first logger (and sets the level).
+///
+/// The logger's own filter lets every level through; the level in force is
+/// `log`'s global maximum alone, which [`set_level`] can change at any time
+/// (a reload), and which the logging macros check before anything else.
 pub fn init(level: LevelFilter) {
     let installed = env_logger::Builder::new()
-        .filter_level(level)
+        .filter_level(LevelFilter::max())
         .format(|out, record| {
             STAMP.with_borrow_mut(|stamp| {
                 write_line(
@@ -157,7 +161,7 @@ pub fn init(level: LevelFilter) {
         .target(env_logger::Target::Pipe(Box::new(Queue)))
         .try_init()
         .is_ok();
-    log::set_max_level(level);
+    set_level(level);
     if installed {
         let spawned = std::thread::Builder::new()
             .name("log-writer".into())
@@ -165,6 +169,16 @@ pub fn init(level: LevelFilter) {
         // Without a thread (none can be made) lines are written in place.
         lock_output().writer = spawned.is_ok();
     }
+}
+
+/// Sets the level in force from the next line on.
+pub fn set_level(level: LevelFilter) {
+    log::set_max_level(level);
+}
+
+/// The level in force.
+pub fn level() -> LevelFilter {
+    log::max_level()
 }
 
 /// One line: timestamp, level padded to 8, a space, the message.

@@ -3,10 +3,12 @@
 //! A binary's first line is [`reactor::hold_signals_before_main!`],
 //! so handled signals wait (blocked) from before `main`; [`start`] creates the
 //! reactor before anything else, which catches them, then reads the command
-//! line and the settings a [`Binary`] describes; [`exit`] gives pending log
-//! lines a bounded time to reach stderr.
+//! line and the settings a [`Binary`] describes; a [`Reloader`] reads them
+//! again on SIGHUP; [`exit`] gives pending log lines a bounded time to reach
+//! stderr.
 
 use std::io;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -18,7 +20,7 @@ use reactor::Reactor;
 
 use crate::cli::{parse_args, usage_line, Command, Spec};
 use crate::config::Table;
-use crate::{logging, LogLine};
+use crate::{logging, LogLine, Outcome};
 
 /// What start-up needs to know about a binary.
 #[derive(Debug)]
@@ -61,9 +63,16 @@ impl<C> Binary<C> {
 
 /// How start-up ends.
 #[derive(Debug)]
-pub enum Start<C> {
+pub enum Start<C: 'static> {
     /// Configured, logging on, the `config` line logged: run the loop.
-    Run(Reactor, C),
+    Run {
+        /// The loop, signals already caught.
+        reactor: Reactor,
+        /// The settings in force.
+        config: C,
+        /// Reads them again, from the same place, on SIGHUP.
+        reloader: Reloader<C>,
+    },
     /// Stop with this status: after `--help` or `--version` (0), a usage
     /// error (2) or a config error (1).
     Exit(ExitCode),
@@ -115,7 +124,71 @@ pub fn start<C: Default>(binary: &Binary<C>, args: impl IntoIterator<Item = Stri
     if let Some(warning) = unknown.log_line() {
         warn!("{warning}");
     }
-    Start::Run(reactor, config)
+    let reloader = Reloader {
+        settings: binary.settings,
+        log_level: binary.log_level,
+        path,
+        required,
+    };
+    Start::Run {
+        reactor,
+        config,
+        reloader,
+    }
+}
+
+/// Reads a program's configuration again (SIGHUP): the same file as at
+/// start-up (`--config PATH` or the default one) and the environment.
+#[derive(Debug)]
+pub struct Reloader<C: 'static> {
+    settings: &'static Table<C>,
+    log_level: fn(&C) -> LevelFilter,
+    path: PathBuf,
+    /// Whether the file must exist: named by `--config`, as at start-up.
+    required: bool,
+}
+
+impl<C: Default> Reloader<C> {
+    /// Reads the configuration again and reconciles it with `running` (see
+    /// [`Table::reconcile`]); sets the new log level and returns what is in
+    /// force from now on. One `reload` line (built on `line`, which gives
+    /// the action, the result and the program's own fields) says what
+    /// changed and what waits for a restart, followed by the unknown-keys
+    /// warning if the files name any. A configuration that does not load
+    /// (a bad value, an unreadable file) changes nothing: one `reload`
+    /// line, result `fail`, at ERROR with the error, and `None`.
+    pub fn reload(&self, running: &C, line: impl Fn(Outcome) -> LogLine) -> Option<C> {
+        let reconciled = self
+            .settings
+            .load(&self.path, self.required)
+            .map_err(|e| e.to_string())
+            .and_then(|(fresh, unknown)| {
+                let reloaded = self.settings.reconcile(running, fresh)?;
+                Ok((reloaded, unknown))
+            });
+        let (reloaded, unknown) = match reconciled {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                error!(
+                    "{}",
+                    line(Outcome::Fail)
+                        .field("error", e)
+                        .field("config", "unchanged")
+                );
+                return None;
+            }
+        };
+        let level = (self.log_level)(&reloaded.config);
+        // The line shows whichever way the level moves: logged under the
+        // more verbose of the old and the new level.
+        logging::set_level(level.max(logging::level()));
+        info!("{}", reloaded.log_fields(line(Outcome::Success)));
+        if let Some(warning) = unknown.log_line() {
+            warn!("{warning}");
+        }
+        logging::set_level(level);
+        Some(reloaded.config)
+    }
 }
 
 /// One line on stderr; exit status 1.
@@ -145,15 +218,11 @@ pub fn runtime_failure(line: LogLine, e: io::Error) -> ExitCode {
 
 /// Logs a signal that changes nothing: `line` (`action: signal`, plus the
 /// handler's own fields) gets the signal, `effect: ignored` and the reason.
-/// SIGHUP is a warning: whoever sent it expected a reload.
 pub fn log_ignored_signal(line: LogLine, signal: c_int, reason: &str) {
-    let line = line
-        .field("signal", signal_name(signal))
-        .field("effect", "ignored")
-        .field("reason", reason);
-    if signal == libc::SIGHUP {
-        warn!("{line}");
-    } else {
-        info!("{line}");
-    }
+    info!(
+        "{}",
+        line.field("signal", signal_name(signal))
+            .field("effect", "ignored")
+            .field("reason", reason)
+    );
 }

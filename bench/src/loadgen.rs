@@ -288,6 +288,9 @@ impl Handler for LoadGen {
         }
     }
 
+    /// The load generator has no config file to read again.
+    fn on_reload(&mut self, _registry: &Registry) {}
+
     /// The load generator has no log to report to; other signals change nothing.
     fn on_ignored_signal(&mut self, _signal: c_int, _reason: &str) {}
 

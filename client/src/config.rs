@@ -88,8 +88,8 @@ pub struct ClientConfig {
 
 /// The client's settings, in the order of the `config` line (whose first
 /// five fields are the contract's). Live: the log level and the two
-/// timeouts, which a reload could apply to the next message; what the run
-/// is (who, where, how many, how often) needs a restart.
+/// timeouts, which a reload (SIGHUP) applies to the next message; what the
+/// run is (who, where, how many, how often) needs a restart.
 pub const TABLE: Table<ClientConfig> = Table {
     file: "config.yaml",
     format: parse_yaml,
@@ -301,6 +301,23 @@ mod tests {
                 env,
                 format!("CLI_{}", file.to_uppercase().replace('.', "_"))
             );
+        }
+    }
+
+    #[test]
+    fn a_reload_can_keep_every_running_value() {
+        // A reload keeps a restart setting by applying the text it shows.
+        for env in [
+            &[][..],
+            &[
+                ("CLI_ID", "a.b-c_9"),
+                ("CLI_SERVER_ADDRESS", "[::1]:9"),
+                ("CLI_LOOP_AMOUNT", "18446744073709551615"),
+                ("CLI_LOOP_PERIOD", "1m30s"),
+            ],
+        ] {
+            let c = config(env, "").unwrap();
+            assert_eq!(TABLE.cannot_keep(&c), Vec::<&str>::new(), "{env:?}");
         }
     }
 

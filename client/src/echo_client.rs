@@ -3,6 +3,10 @@
 //! deadline of the loop and every blocking call is either non-blocking or off
 //! the loop thread, so SIGTERM is handled at once in every phase.
 //!
+//! SIGHUP reloads the configuration: the log level at once, the connect
+//! window from the next message on, the response timeout from the next
+//! exchange on; what the run is (id, address, amount, period) stays.
+//!
 //! The client is always in exactly one [`Phase`], which owns what that phase
 //! needs (its socket, its deadline, the attempts of the current message).
 //! Each event handler moves the phase out, and each transition is a method
@@ -15,7 +19,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use app::program::log_ignored_signal;
+use app::program::{log_ignored_signal, Reloader};
 use app::{LogLine, Outcome};
 use log::{debug, error, info};
 use reactor::framer::LineFramer;
@@ -170,6 +174,8 @@ impl Exchange {
 #[derive(Debug)]
 pub struct EchoClient {
     config: ClientConfig,
+    /// Reads the configuration again on SIGHUP.
+    reloader: Reloader<ClientConfig>,
     resolver: Resolver,
     phase: Phase,
     /// Number of the current message, from 1 (0 before the first).
@@ -181,8 +187,9 @@ pub struct EchoClient {
 impl EchoClient {
     /// A client that starts with its first message at once (or finishes at
     /// once when `loop.amount` is 0).
-    pub fn new(config: ClientConfig, waker: Arc<Waker>) -> Self {
+    pub fn new(config: ClientConfig, reloader: Reloader<ClientConfig>, waker: Arc<Waker>) -> Self {
         let mut client = EchoClient {
+            reloader,
             resolver: Resolver::new(waker),
             phase: Phase::Done(ExitCode::SUCCESS),
             number: 0,
@@ -488,6 +495,20 @@ impl Handler for EchoClient {
                 .field("signal", signal_name(signal))
         );
         self.step(|client, phase| client.shut_down(registry, phase));
+    }
+
+    fn on_reload(&mut self, _registry: &Registry) {
+        if let Phase::Done(_) = self.phase {
+            return;
+        }
+        // Restart settings come back with their running values: the id in
+        // the messages and the address stay those of this run.
+        let reloaded = self
+            .reloader
+            .reload(&self.config, |outcome| self.client_line("reload", outcome));
+        if let Some(config) = reloaded {
+            self.config = config;
+        }
     }
 
     fn on_ignored_signal(&mut self, signal: c_int, reason: &str) {

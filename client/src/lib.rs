@@ -30,8 +30,11 @@ pub const BINARY: Binary<ClientConfig> = Binary {
     version: env!("CARGO_PKG_VERSION"),
     summary: "sends numbered messages to the echo server and checks each answer.",
     notes: "\
-SIGTERM, SIGINT or SIGQUIT: close the connection, exit 0. SIGHUP, SIGUSR1,
-SIGUSR2: logged and ignored.
+SIGTERM, SIGINT or SIGQUIT: close the connection, exit 0. SIGHUP: read
+config.yaml (or the --config file) and the environment again; the log level
+and the two timeouts take effect for the next step, the other settings need
+a restart, a bad config keeps the running one. SIGUSR1, SIGUSR2: logged and
+ignored.
 
 Exit status: 0 after all messages or on SIGTERM/SIGINT/SIGQUIT; 1 when the server
 cannot be reached within the connect window or an answer is missing or
@@ -44,11 +47,15 @@ wrong; 1 on a configuration error.
 
 /// Runs the client as the binary does; returns the process exit status.
 pub fn main_with_args(args: impl IntoIterator<Item = String>) -> ExitCode {
-    let (mut reactor, config) = match program::start(&BINARY, args) {
-        Start::Run(reactor, config) => (reactor, config),
+    let (mut reactor, config, reloader) = match program::start(&BINARY, args) {
+        Start::Run {
+            reactor,
+            config,
+            reloader,
+        } => (reactor, config, reloader),
         Start::Exit(status) => return status,
     };
-    let mut client = EchoClient::new(config, reactor.waker());
+    let mut client = EchoClient::new(config, reloader, reactor.waker());
     match reactor.run(&mut client) {
         Ok(status) => program::exit(status, program::EXIT_DRAIN),
         Err(e) => program::runtime_failure(LogLine::new("event_loop", Outcome::Fail), e),

@@ -1,6 +1,7 @@
-//! Every signal the client handles, on the real binary: SIGHUP, SIGUSR1 and
-//! SIGUSR2 are logged and change nothing (the next message is answered);
-//! SIGQUIT ends the run at once with exit 0, like SIGTERM.
+//! Every signal the client handles, on the real binary: SIGUSR1 and SIGUSR2
+//! are logged and change nothing (the next message is answered); SIGHUP
+//! reloads the config (`tests/reload.rs` has the details) and the run goes
+//! on; SIGQUIT ends the run at once with exit 0, like SIGTERM.
 
 use std::time::Duration;
 
@@ -22,18 +23,20 @@ fn busy_client(port: u16) -> Program {
     Program::start("client", &scratch_dir("client-signals"), &env, &[])
 }
 
+/// Waits for two more answers after `line`: the run goes on.
+fn two_more_answers_after(client: &Program, line: &str) {
+    let lines = client.lines();
+    let at = lines.iter().position(|l| l == line).expect("logged line");
+    let answered_before = lines[..at].iter().filter(|l| l.contains(ANSWERED)).count();
+    client.wait_lines(&[ANSWERED], answered_before + 2, PATIENCE);
+}
+
 #[test]
-fn sighup_sigusr1_sigusr2_are_logged_and_the_client_keeps_sending() {
+fn sigusr1_sigusr2_are_logged_and_the_client_keeps_sending() {
     let (_server, port) = start_server(&[]);
     let mut client = busy_client(port);
     client.wait_line(&[ANSWERED], PATIENCE);
     for (signal, name, reason, level) in [
-        (
-            libc::SIGHUP,
-            "SIGHUP",
-            "reason: config reload not supported yet",
-            "WARNING",
-        ),
         (
             libc::SIGUSR1,
             "SIGUSR1",
@@ -55,14 +58,31 @@ fn sighup_sigusr1_sigusr2_are_logged_and_the_client_keeps_sending() {
             PATIENCE,
         );
         assert_eq!(parse_line(&line).map(|p| p.level), Some(level), "{line}");
-        // Two more answers after the line: the run goes on.
-        let lines = client.lines();
-        let at = lines.iter().position(|l| *l == line).expect("logged line");
-        let answered_before = lines[..at].iter().filter(|l| l.contains(ANSWERED)).count();
-        client.wait_lines(&[ANSWERED], answered_before + 2, PATIENCE);
+        two_more_answers_after(&client, &line);
     }
     assert!(client.running());
     assert!(client.lines_with(&["action: shutdown"]).is_empty());
+    let (status, _) = client.stop_with(libc::SIGTERM, PATIENCE);
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn sighup_reloads_and_the_client_keeps_sending() {
+    let (_server, port) = start_server(&[]);
+    let mut client = busy_client(port);
+    client.wait_line(&[ANSWERED], PATIENCE);
+    client.signal(libc::SIGHUP);
+    // Same environment, no config file: nothing to apply.
+    let line = client.wait_line(&["action: reload"], PATIENCE);
+    assert!(
+        line.ends_with("INFO     action: reload | result: success | client_id: 7 | changed: none"),
+        "{line}"
+    );
+    assert!(
+        client.lines_with(&["SIGHUP"]).is_empty(),
+        "not an ignored signal"
+    );
+    two_more_answers_after(&client, &line);
     let (status, _) = client.stop_with(libc::SIGTERM, PATIENCE);
     assert_eq!(status.code(), Some(0));
 }

@@ -12,7 +12,8 @@
 //!       poll(timeout)              (EINTR is routine: poll again)
 //!       for each event:
 //!         SIGNALS -> for every pending signal: SIGTERM/SIGINT/SIGQUIT
-//!                    handler.on_signal(sig), the others on_ignored_signal
+//!                    handler.on_signal(sig), SIGHUP handler.on_reload,
+//!                    the others on_ignored_signal
 //!         WAKER   -> handler.on_wake()      (a helper thread has a result)
 //!         other   -> handler.on_ready(event) (listeners, connections: the handler's tokens)
 //!       handler.on_timers(now)     (fire whatever deadline has passed)
@@ -60,8 +61,12 @@ pub trait Handler {
     /// SIGQUIT (shut down without grace): see [`signals::meaning`].
     fn on_signal(&mut self, registry: &Registry, signal: c_int);
 
-    /// A signal that changes nothing (SIGHUP, SIGUSR1, SIGUSR2): the
-    /// program logs it, for the `reason` given, and goes on. Never fatal.
+    /// SIGHUP: read the configuration again and apply what may change in
+    /// a running program. Required, so that no program ignores it silently.
+    fn on_reload(&mut self, registry: &Registry);
+
+    /// A signal that changes nothing (SIGUSR1, SIGUSR2): the program logs
+    /// it, for the `reason` given, and goes on. Never fatal.
     fn on_ignored_signal(&mut self, signal: c_int, reason: &str);
 
     /// The waker fired: a helper thread finished some work for the handler.
@@ -165,6 +170,7 @@ impl Reactor {
                                 Meaning::Shutdown | Meaning::ShutdownNow => {
                                     handler.on_signal(registry, signal)
                                 }
+                                Meaning::Reload => handler.on_reload(registry),
                             }
                         }
                     }

@@ -25,6 +25,8 @@ pub enum Meaning {
     Shutdown,
     /// SIGQUIT: shutdown without grace, as a second SIGTERM.
     ShutdownNow,
+    /// SIGHUP: read the configuration again and apply what may change live.
+    Reload,
     /// Caught, logged and otherwise ignored, for the reason given.
     Ignored(&'static str),
 }
@@ -33,8 +35,7 @@ pub enum Meaning {
 pub fn meaning(signal: c_int) -> Meaning {
     match signal {
         SIGQUIT => Meaning::ShutdownNow,
-        // Kept for the config reload a later version will do on SIGHUP.
-        SIGHUP => Meaning::Ignored("config reload not supported yet"),
+        SIGHUP => Meaning::Reload,
         SIGTERM | SIGINT => Meaning::Shutdown,
         _ => Meaning::Ignored("no action assigned"),
     }
@@ -113,7 +114,7 @@ mod tests {
         assert_eq!(meaning(SIGTERM), Meaning::Shutdown);
         assert_eq!(meaning(SIGINT), Meaning::Shutdown);
         assert_eq!(meaning(SIGQUIT), Meaning::ShutdownNow);
-        assert!(matches!(meaning(SIGHUP), Meaning::Ignored(why) if why.contains("reload")));
+        assert_eq!(meaning(SIGHUP), Meaning::Reload);
         assert!(matches!(meaning(SIGUSR1), Meaning::Ignored(_)));
         assert!(matches!(meaning(SIGUSR2), Meaning::Ignored(_)));
     }

@@ -5,7 +5,7 @@
 //! ```text
 //!   Open ──readable──▶ Backlog ──queue empty──▶ Open
 //!                       │  ▲  └──out of descriptors──▶ Paused { until } ──timer──▶ Backlog
-//!                at cap │  │ slot freed
+//!                at cap │  │ slot freed, cap raised
 //!                       ▼  │
 //!                      AtCap
 //!
@@ -73,6 +73,8 @@ pub enum Input {
     Full,
     /// A connection closed.
     SlotFreed,
+    /// A reload raised the cap.
+    CapRaised,
     /// `accept` would block: the queue is empty.
     Drained,
     /// `accept` failed with an error that is not the connection's own.
@@ -103,7 +105,7 @@ impl Accepting {
             (Closed, _) | (_, Stop) => Closed,
             (Open, Readable) => Backlog,
             (Backlog, Full) => AtCap,
-            (AtCap, SlotFreed) => Backlog,
+            (AtCap, SlotFreed | CapRaised) => Backlog,
             (Backlog, Drained) => Open,
             (Backlog, Failed { now }) => Paused {
                 until: now + ACCEPT_PAUSE,
@@ -251,6 +253,17 @@ impl<L: Listen> Acceptor<L> {
     /// A connection closed.
     pub fn slot_freed(&mut self) {
         self.apply(Input::SlotFreed);
+    }
+
+    /// A new cap (a reload): connections open above it stay, and no more
+    /// are taken until they are below it; a higher one takes at once what
+    /// waited at the old cap.
+    pub fn set_cap(&mut self, cap: usize) {
+        let raised = cap > self.cap;
+        self.cap = cap;
+        if raised {
+            self.apply(Input::CapRaised);
+        }
     }
 
     /// Ends a pause that is due.
@@ -441,6 +454,33 @@ mod tests {
         assert_eq!(acceptor.state, Accepting::Backlog);
         assert_eq!(take_all(&mut acceptor, &mut open, now), [3]);
         assert_eq!(acceptor.state, Accepting::AtCap);
+    }
+
+    #[test]
+    fn a_cap_changed_live_applies_to_what_is_taken_next() {
+        let fake = FakeListener::with([1, 2, 3, 4]);
+        let mut acceptor = Acceptor::new(&fake, 1, 7);
+        let (mut open, now) = (0, Instant::now());
+        acceptor.readable();
+        assert_eq!(take_all(&mut acceptor, &mut open, now), [1]);
+        assert_eq!(acceptor.state, Accepting::AtCap);
+        // Raised: what waited at the old cap is taken without a new event.
+        acceptor.set_cap(3);
+        assert_eq!(acceptor.state, Accepting::Backlog);
+        assert_eq!(take_all(&mut acceptor, &mut open, now), [2, 3]);
+        // Lowered below what is open: nobody is dropped, nobody taken.
+        acceptor.set_cap(1);
+        open -= 1;
+        acceptor.slot_freed();
+        assert!(take_all(&mut acceptor, &mut open, now).is_empty());
+        assert_eq!(acceptor.state, Accepting::AtCap);
+        open = 0;
+        acceptor.slot_freed();
+        assert_eq!(take_all(&mut acceptor, &mut open, now), [4]);
+        // Raised while not at the cap: nothing to take, no state change.
+        let mut open_state = Acceptor::new(&fake, 1, 7);
+        open_state.set_cap(5);
+        assert_eq!(open_state.state, Accepting::Open);
     }
 
     #[test]

@@ -28,6 +28,12 @@ impl MemoryBudget {
         *charged = now;
     }
 
+    /// A new limit (a reload). What is held stays; below the new limit
+    /// there is room again at once, above it reading waits for releases.
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = limit;
+    }
+
     /// Bytes still free (0 once the limit is reached or overshot).
     pub fn room(&self) -> usize {
         self.limit.saturating_sub(self.held)
@@ -69,6 +75,22 @@ mod tests {
         budget.settle(&mut b, 0);
         budget.settle(&mut a, 0);
         assert_eq!((budget.held(), budget.room(), a, b), (0, 10_000, 0, 0));
+    }
+
+    #[test]
+    fn a_new_limit_moves_the_room_not_the_charges() {
+        let mut budget = MemoryBudget::new(10_000);
+        let mut a = 0;
+        budget.settle(&mut a, 8_000);
+        budget.set_limit(5_000);
+        assert_eq!(
+            (budget.held(), budget.room(), budget.limit()),
+            (8_000, 0, 5_000)
+        );
+        budget.set_limit(20_000);
+        assert_eq!(budget.room(), 12_000);
+        budget.settle(&mut a, 0);
+        assert_eq!(budget.held(), 0);
     }
 
     #[test]

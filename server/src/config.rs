@@ -41,9 +41,9 @@ pub struct ServerConfig {
 
 /// The server's settings, in the order of the `config` line (whose first
 /// three fields are the contract's). Env var and `config.ini` key are the
-/// same name. Live: what a reload could apply to the running server (to new
-/// connections and to the next deadline); the port and backlog shape the
-/// listening socket, bound once.
+/// same name. Live: what a reload (SIGHUP) applies to the running server
+/// (to new connections and to the next deadline); the port and backlog
+/// shape the listening socket, bound once.
 pub const TABLE: Table<ServerConfig> = Table {
     file: "config.ini",
     format: parse_ini,
@@ -273,6 +273,18 @@ mod tests {
             assert_eq!((setting.show)(&c), setting.default, "{}", setting.name);
         }
         assert!(c.max_connections >= 1);
+    }
+
+    #[test]
+    fn a_reload_can_keep_every_running_value() {
+        // A reload keeps a restart setting by applying the text it shows.
+        for env in [
+            &[][..],
+            &[("SERVER_PORT", "65535"), ("SERVER_LISTEN_BACKLOG", "65535")],
+        ] {
+            let c = config(env, "").unwrap();
+            assert_eq!(TABLE.cannot_keep(&c), Vec::<&str>::new(), "{env:?}");
+        }
     }
 
     #[test]

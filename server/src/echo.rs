@@ -14,6 +14,10 @@
 //! to `Reading` for the next one. Every phase has a deadline; all connections
 //! are closed in one place.
 //!
+//! SIGHUP reloads the configuration: live settings apply to new work (new
+//! connections, deadlines set from then on), the accept side's cap and the
+//! memory budget's limit at once; no connection is dropped.
+//!
 //! What connections buffer is charged to one [`MemoryBudget`]. When it is
 //! spent, a connection with unread input is *parked*: not read (readiness
 //! is edge-triggered, so it is remembered in a queue) until bytes are
@@ -27,7 +31,7 @@ use std::net::{IpAddr, Shutdown};
 use std::os::raw::c_int;
 use std::time::{Duration, Instant};
 
-use app::program::log_ignored_signal;
+use app::program::{log_ignored_signal, Reloader};
 use app::{LogLine, Outcome};
 use log::{debug, info, log, warn, Level};
 use reactor::deadlines::Deadlines;
@@ -81,6 +85,10 @@ struct Connection {
     interest: Interest,
     /// Messages echoed so far.
     echoed: u64,
+    /// Messages to answer before closing (0: no limit), as configured when
+    /// the connection was accepted: a reload never changes a connection's
+    /// protocol halfway.
+    messages_limit: u64,
     /// The peer has closed its side.
     peer_closed: bool,
     /// Bytes of buffer charged to the memory budget.
@@ -166,6 +174,8 @@ enum State {
 #[derive(Debug)]
 pub struct EchoServer {
     config: ServerConfig,
+    /// Reads the configuration again on SIGHUP.
+    reloader: Reloader<ServerConfig>,
     /// The listener, and when it is read.
     accept: Acceptor,
     conns: Slab<Connection>,
@@ -188,7 +198,11 @@ pub struct EchoServer {
 
 impl EchoServer {
     /// Binds the listener (with the configured backlog) and registers it.
-    pub fn bind(config: ServerConfig, registry: &Registry) -> io::Result<Self> {
+    pub fn bind(
+        config: ServerConfig,
+        reloader: Reloader<ServerConfig>,
+        registry: &Registry,
+    ) -> io::Result<Self> {
         let AnyInterface {
             mut listener,
             ipv6_unavailable,
@@ -210,6 +224,7 @@ impl EchoServer {
             budget_log: Throttle::new(BUDGET_LOG_EVERY),
             accept: Acceptor::new(listener, config.max_connections, config.port),
             config,
+            reloader,
             conns: Slab::new(),
             deadlines: Deadlines::default(),
             read_buf: vec![0; READ_CHUNK],
@@ -252,6 +267,7 @@ impl EchoServer {
             deadline,
             interest: Interest::READABLE,
             echoed: 0,
+            messages_limit: self.config.messages_per_connection,
             peer_closed: false,
             charged: 0,
             parked: false,
@@ -421,6 +437,22 @@ impl EchoServer {
         self.accept_waiting(registry, now);
     }
 
+    /// The settings in force (a reload may have changed them since start).
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// Puts a reloaded configuration in force: timeouts, the message limit
+    /// and the messages per connection are read from it for new work; the
+    /// cap and the budget change now (a higher cap takes at once what waits
+    /// in the listen queue, a lower one drops nobody).
+    fn apply(&mut self, config: ServerConfig, registry: &Registry, now: Instant) {
+        self.accept.set_cap(config.max_connections);
+        self.budget.set_limit(config.max_buffered_bytes);
+        self.config = config;
+        self.accept_waiting(registry, now);
+    }
+
     /// Closes the listener and every remaining connection (grace over or
     /// skipped).
     fn close_all(&mut self) {
@@ -570,7 +602,7 @@ impl Connection {
                                     .bytes("msg", echo.strip_suffix(b"\n").unwrap_or(echo))
                             );
                             self.echoed += 1;
-                            let limit = config.messages_per_connection;
+                            let limit = self.messages_limit;
                             if limit == 0 || self.echoed < limit {
                                 if self.framer.is_empty() {
                                     // An idle connection keeps no buffer
@@ -650,6 +682,18 @@ impl Handler for EchoServer {
             Token(key) => self.drive(registry, key, now),
         }
         self.accept_waiting(registry, now);
+    }
+
+    fn on_reload(&mut self, registry: &Registry) {
+        if self.state == State::Done {
+            return;
+        }
+        let reloaded = self
+            .reloader
+            .reload(&self.config, |outcome| LogLine::new("reload", outcome));
+        if let Some(config) = reloaded {
+            self.apply(config, registry, Instant::now());
+        }
     }
 
     fn on_ignored_signal(&mut self, signal: c_int, reason: &str) {

@@ -38,7 +38,10 @@ pub const BINARY: Binary<ServerConfig> = Binary {
     notes: "\
 SIGTERM or SIGINT: stop accepting, finish exchanges in flight within the
 grace, close everything, exit 0. A second signal, or SIGQUIT, skips the
-grace. SIGHUP, SIGUSR1, SIGUSR2: logged and ignored.
+grace. SIGHUP: read config.ini (or the --config file) and the environment
+again; the port and the backlog need a restart, the other settings take
+effect for new work, a bad config keeps the running one. SIGUSR1, SIGUSR2:
+logged and ignored.
 
 --probe: connect to the configured port on loopback, send a line, check the
 echo; exit 0 if it came back within 2s, else 1 (the image's HEALTHCHECK).
@@ -50,13 +53,16 @@ echo; exit 0 if it came back within 2s, else 1 (the image's HEALTHCHECK).
 
 /// Runs the server as the binary does; returns the process exit status.
 pub fn main_with_args(args: impl IntoIterator<Item = String>) -> ExitCode {
-    let (mut reactor, config) = match program::start(&BINARY, args) {
-        Start::Run(reactor, config) => (reactor, config),
+    let (mut reactor, config, reloader) = match program::start(&BINARY, args) {
+        Start::Run {
+            reactor,
+            config,
+            reloader,
+        } => (reactor, config, reloader),
         Start::Exit(status) => return status,
     };
     let port = config.port;
-    let grace = config.shutdown_grace.duration;
-    let mut server = match EchoServer::bind(config, reactor.registry()) {
+    let mut server = match EchoServer::bind(config, reloader, reactor.registry()) {
         Ok(server) => server,
         Err(e) => {
             return program::runtime_failure(
@@ -66,7 +72,8 @@ pub fn main_with_args(args: impl IntoIterator<Item = String>) -> ExitCode {
         }
     };
     match reactor.run(&mut server) {
-        Ok(()) => program::exit(ExitCode::SUCCESS, grace),
+        // The grace in force at the end: a reload may have changed it.
+        Ok(()) => program::exit(ExitCode::SUCCESS, server.config().shutdown_grace.duration),
         Err(e) => program::runtime_failure(LogLine::new("event_loop", Outcome::Fail), e),
     }
 }

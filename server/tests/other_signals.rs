@@ -1,6 +1,7 @@
-//! Every signal the server handles, on the real binary: SIGHUP, SIGUSR1 and
-//! SIGUSR2 are logged and change nothing (the next exchange is served);
-//! SIGQUIT shuts down at once, without the grace, and exits 0.
+//! Every signal the server handles, on the real binary: SIGUSR1 and SIGUSR2
+//! are logged and change nothing (the next exchange is served); SIGHUP
+//! reloads the config (`tests/reload.rs` has the details) and serving goes
+//! on; SIGQUIT shuts down at once, without the grace, and exits 0.
 
 use std::io::Write;
 use std::time::Duration;
@@ -22,15 +23,9 @@ fn signal_and_wait_line(server: &Program, signal: i32, name: &str, reason: &str)
 }
 
 #[test]
-fn sighup_sigusr1_sigusr2_are_logged_and_the_server_keeps_serving() {
+fn sigusr1_sigusr2_are_logged_and_the_server_keeps_serving() {
     let (mut server, port) = start_server(&[]);
     for (signal, name, reason, level) in [
-        (
-            libc::SIGHUP,
-            "SIGHUP",
-            "reason: config reload not supported yet",
-            "WARNING",
-        ),
         (
             libc::SIGUSR1,
             "SIGUSR1",
@@ -52,6 +47,25 @@ fn sighup_sigusr1_sigusr2_are_logged_and_the_server_keeps_serving() {
     }
     assert!(server.running());
     assert!(server.lines_with(&["action: shutdown"]).is_empty());
+    let (status, _) = server.stop_with(libc::SIGTERM, PATIENCE);
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn sighup_reloads_and_the_server_keeps_serving() {
+    // No config file, nothing in the environment changed: nothing to apply.
+    let (mut server, port) = start_server(&[]);
+    server.signal(libc::SIGHUP);
+    let line = server.wait_line(&["action: reload"], PATIENCE);
+    assert!(
+        line.ends_with("INFO     action: reload | result: success | changed: none"),
+        "{line}"
+    );
+    assert!(
+        server.lines_with(&["SIGHUP"]).is_empty(),
+        "not an ignored signal"
+    );
+    assert_eq!(exchange(port, b"after SIGHUP\n"), b"after SIGHUP\n");
     let (status, _) = server.stop_with(libc::SIGTERM, PATIENCE);
     assert_eq!(status.code(), Some(0));
 }
