@@ -6,7 +6,11 @@
 //! - `persistent`: one connection per client, the next line sent as soon as
 //!   the previous echo is in (the server must allow many messages per connection).
 //!
-//! With `kill`, the generator signals the server with SIGTERM mid-run, stops
+//! The clients are spread over `threads` loops, each on its own thread (as
+//! many as the machine has cores, by default of the harness), so that the
+//! generator is not the bottleneck of a multi-threaded server.
+//!
+//! With `kill` (one thread only), the generator signals the server with SIGTERM mid-run, stops
 //! starting exchanges, and counts the messages fully sent before the signal
 //! that never got their echo (`lost`).
 
@@ -39,14 +43,18 @@ pub struct LoadConfig {
     pub addr: SocketAddr,
     /// Protocol.
     pub mode: Mode,
-    /// Concurrent clients.
+    /// Concurrent clients, over all threads.
     pub concurrency: usize,
+    /// Loops, each on its own thread, that share the clients.
+    pub threads: usize,
     /// Measured window, after the warm-up.
     pub duration: Duration,
     /// Time before measuring starts.
     pub warmup: Duration,
     /// Send SIGTERM to this pid this long after the start.
     pub kill: Option<(i32, Duration)>,
+    /// The server's pid, whose CPU time over the measured window is reported.
+    pub server_pid: Option<u32>,
 }
 
 /// How long outstanding exchanges may take to finish once the run stops.
@@ -120,18 +128,29 @@ impl LoadGen {
 
     /// The report, once finished.
     pub fn report(&self) -> RunReport {
-        let mut sorted = self.latencies_us.clone();
+        LoadGen::merged(std::slice::from_ref(self))
+    }
+
+    /// One report for loops that ran side by side over the same window:
+    /// counts add up, percentiles are those of all their samples together.
+    pub fn merged(loads: &[LoadGen]) -> RunReport {
+        let mut sorted: Vec<u64> = loads
+            .iter()
+            .flat_map(|l| l.latencies_us.iter().copied())
+            .collect();
         sorted.sort_unstable();
+        let sum = |f: fn(&LoadGen) -> u64| loads.iter().map(f).sum();
         RunReport {
-            messages: self.messages,
-            errors: self.errors,
-            elapsed: self.config.duration,
+            messages: sum(|l| l.messages),
+            errors: sum(|l| l.errors),
+            elapsed: loads.first().map_or(Duration::ZERO, |l| l.config.duration),
             p50_us: percentile(&sorted, 0.50),
             p99_us: percentile(&sorted, 0.99),
             max_us: sorted.last().copied().unwrap_or(0),
-            lost: self.lost,
-            stalled_connects: self.stalled_connects,
-            signalled_at_ns: self.signalled.map(|(_, ns)| ns),
+            lost: sum(|l| l.lost),
+            stalled_connects: sum(|l| l.stalled_connects),
+            signalled_at_ns: loads.iter().find_map(|l| l.signalled.map(|(_, ns)| ns)),
+            server_cpu_us: None,
         }
     }
 
@@ -348,16 +367,18 @@ impl Handler for LoadGen {
     }
 }
 
-/// Parses `--addr A --mode oneshot|persistent --concurrency C --duration 5s
-/// --warmup 1s [--kill PID --kill-after 2s]`.
+/// Parses `--addr A --mode oneshot|persistent --concurrency C --threads T
+/// --duration 5s --warmup 1s [--server-pid PID] [--kill PID --kill-after 2s]`.
 pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<LoadConfig, String> {
     let mut config = LoadConfig {
         addr: SocketAddr::from(([127, 0, 0, 1], 12345)),
         mode: Mode::Oneshot,
         concurrency: 50,
+        threads: 1,
         duration: Duration::from_secs(5),
         warmup: Duration::from_secs(1),
         kill: None,
+        server_pid: None,
     };
     let mut kill_pid = None;
     let mut kill_after = Duration::from_secs(2);
@@ -383,6 +404,18 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<LoadConfig, 
                     .parse()
                     .map_err(|e| format!("--concurrency {value}: {e}"))?
             }
+            "--threads" => {
+                config.threads = value
+                    .parse()
+                    .map_err(|e| format!("--threads {value}: {e}"))?
+            }
+            "--server-pid" => {
+                config.server_pid = Some(
+                    value
+                        .parse()
+                        .map_err(|e| format!("--server-pid {value}: {e}"))?,
+                )
+            }
             "--duration" => config.duration = duration(value)?,
             "--warmup" => config.warmup = duration(value)?,
             "--kill" => kill_pid = Some(value.parse().map_err(|e| format!("--kill {value}: {e}"))?),
@@ -391,5 +424,38 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<LoadConfig, 
         }
     }
     config.kill = kill_pid.map(|pid| (pid, kill_after));
+    if config.threads == 0 || config.threads > config.concurrency.max(1) {
+        return Err(format!(
+            "--threads {}: between 1 and the concurrency ({})",
+            config.threads, config.concurrency
+        ));
+    }
+    if config.kill.is_some() && config.threads != 1 {
+        return Err("--kill counts lost messages on one thread: use --threads 1".into());
+    }
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(text: &str) -> Result<LoadConfig, String> {
+        parse_args(text.split_whitespace().map(str::to_owned))
+    }
+
+    #[test]
+    fn threads_and_server_pid_are_parsed() {
+        let config = args("--concurrency 50 --threads 2 --server-pid 42").expect("valid");
+        assert_eq!((config.threads, config.server_pid), (2, Some(42)));
+        assert_eq!(args("").expect("defaults").threads, 1);
+    }
+
+    #[test]
+    fn threads_must_fit_the_clients_and_kill_needs_one() {
+        assert!(args("--threads 0").is_err());
+        assert!(args("--concurrency 2 --threads 3").is_err());
+        assert!(args("--threads 2 --kill 42").is_err());
+        assert!(args("--threads 1 --kill 42").is_ok());
+    }
 }

@@ -25,12 +25,20 @@ pub struct RunReport {
     pub stalled_connects: u64,
     /// CLOCK_MONOTONIC nanoseconds at which the server was signalled, if it was.
     pub signalled_at_ns: Option<u64>,
+    /// CPU time (user + system) the server used over the measured window, if watched.
+    pub server_cpu_us: Option<u64>,
 }
 
 impl RunReport {
     /// Messages per second.
     pub fn rate(&self) -> f64 {
         self.messages as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Server CPU time per message, microseconds, if the server was watched.
+    pub fn server_cpu_per_message_us(&self) -> Option<f64> {
+        let cpu = self.server_cpu_us?;
+        (self.messages > 0).then(|| cpu as f64 / self.messages as f64)
     }
 
     /// One JSON object on one line.
@@ -51,6 +59,9 @@ impl RunReport {
         );
         if let Some(ns) = self.signalled_at_ns {
             let _ = write!(out, ",\"signalled_at_ns\":{ns}");
+        }
+        if let Some(us) = self.server_cpu_us {
+            let _ = write!(out, ",\"server_cpu_us\":{us}");
         }
         out.push('}');
         out
@@ -74,6 +85,7 @@ impl RunReport {
             lost: int("lost")?,
             stalled_connects: int("stalled_connects")?,
             signalled_at_ns: int("signalled_at_ns"),
+            server_cpu_us: int("server_cpu_us"),
         })
     }
 }
@@ -130,9 +142,11 @@ mod tests {
             lost: 0,
             stalled_connects: 2,
             signalled_at_ns: Some(42),
+            server_cpu_us: Some(5_000),
         };
         let json = report.to_json();
         assert!(json.contains("\"msgs_per_s\":4"), "{json}");
-        assert_eq!(RunReport::from_json(&json), Some(report));
+        assert_eq!(RunReport::from_json(&json), Some(report.clone()));
+        assert_eq!(report.server_cpu_per_message_us(), Some(500.0));
     }
 }
