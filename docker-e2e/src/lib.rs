@@ -120,6 +120,16 @@ pub fn run(program: &str, args: &[&str]) -> Output {
 
 /// Runs a prepared command as [`run`] does.
 pub fn run_command(command: Command) -> Output {
+    run_command_within(command, COMMAND_TIMEOUT)
+}
+
+/// How long an image build may take: a build from source with no layer
+/// cache takes minutes on a small machine.
+pub const BUILD_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Runs a prepared command bounded by `timeout`; panics if it cannot be
+/// started or does not finish in time.
+pub fn run_command_within(command: Command, timeout: Duration) -> Output {
     // `timeout` from coreutils bounds the child without a thread here.
     let program = command.get_program().to_owned();
     let args: Vec<_> = command.get_args().map(|a| a.to_owned()).collect();
@@ -127,7 +137,7 @@ pub fn run_command(command: Command) -> Output {
     bounded
         .arg("-k")
         .arg("5")
-        .arg(COMMAND_TIMEOUT.as_secs().to_string())
+        .arg(timeout.as_secs().to_string())
         .arg(&program)
         .args(&args);
     if let Some(dir) = command.get_current_dir() {
@@ -143,7 +153,7 @@ pub fn run_command(command: Command) -> Output {
         .output()
         .unwrap_or_else(|e| panic!("cannot run {program:?}: {e}"));
     if out.status.code() == Some(124) {
-        panic!("{program:?} {args:?} did not finish within {COMMAND_TIMEOUT:?}");
+        panic!("{program:?} {args:?} did not finish within {timeout:?}");
     }
     out
 }

@@ -38,11 +38,12 @@ fn tp0_in_use() -> Option<String> {
     None
 }
 
-/// Runs a command in `dir` and panics with its output unless it succeeds.
+/// Runs a command in `dir` (an image build, at most [`BUILD_TIMEOUT`]) and
+/// panics with its output unless it succeeds.
 fn run_in(dir: &std::path::Path, program: &str, args: &[&str]) {
     let mut command = Command::new(program);
     command.current_dir(dir).args(args);
-    let out = run_command(command);
+    let out = run_command_within(command, BUILD_TIMEOUT);
     assert!(
         out.status.success(),
         "{program} {args:?} failed:\n{}{}",

@@ -9,7 +9,8 @@ use docker_e2e::*;
 fn generate(dir: &std::path::Path, args: &[&str]) -> Output {
     let mut command = Command::new(repo_root().join("generar-compose.sh"));
     command.current_dir(dir).args(args);
-    run_command(command)
+    // The first run builds the generator image.
+    run_command_within(command, BUILD_TIMEOUT)
 }
 
 /// `compose -f file config -q` under a throwaway project name.

@@ -76,7 +76,7 @@ fn a_fresh_checkout_builds_both_images_with_plain_docker_build() {
             .args(["build", "-q", "-f"])
             .arg(format!("./{binary}/Dockerfile"))
             .args(["-t", &tag, "."]);
-        let out = run_command(build);
+        let out = run_command_within(build, BUILD_TIMEOUT);
         assert!(
             out.status.success(),
             "docker build of {binary} failed:\n{}",
@@ -226,7 +226,7 @@ fn make_docker_compose_up_needs_no_cargo() {
             .arg(format!("PROJECT={}", project.name()))
             .arg(format!("COMPOSE_YAML={}", project.compose_file().display()))
             .arg(format!("COMPOSE={}", compose_command().join(" ")));
-        run_command(command)
+        run_command_within(command, BUILD_TIMEOUT)
     };
     let up = make("docker-compose-up");
     assert!(
