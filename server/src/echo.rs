@@ -655,6 +655,8 @@ impl Connection {
         // The peer sends its EOF once it has read the echo just written, so
         // a read now would almost always find nothing: when nothing was left
         // unread, wait for the event instead (one syscall less per message).
+        // An EOF that came with the data raises no event of its own, but the
+        // peer's ACK of our FIN then closes the socket, which does.
         self.drained.then_some(Step::Wait(Interest::READABLE))
     }
 

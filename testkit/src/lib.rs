@@ -775,3 +775,27 @@ pub fn assert_sigterm_during_start_up_is_clean(
     }
     println!("{STARTS} starts in {:?}", began.elapsed());
 }
+
+/// Writes `message` and shuts the write side of `stream` so that the bytes
+/// and the FIN leave in one segment (`TCP_CORK` holds the bytes until the
+/// FIN joins them): the receiver gets one readiness event for both.
+pub fn send_with_fin_in_one_segment(stream: &mut TcpStream, message: &[u8]) {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    let len = libc::socklen_t::try_from(std::mem::size_of_val(&on)).expect("option size");
+    // SAFETY: `on` is a live int of `len` bytes for the whole call.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_CORK,
+            std::ptr::from_ref(&on).cast::<libc::c_void>(),
+            len,
+        )
+    };
+    assert_eq!(rc, 0, "TCP_CORK: {}", std::io::Error::last_os_error());
+    std::io::Write::write_all(stream, message).expect("write the message");
+    stream
+        .shutdown(std::net::Shutdown::Write)
+        .expect("shut the write side");
+}
