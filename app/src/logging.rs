@@ -163,9 +163,7 @@ pub fn init(level: LevelFilter) {
         .is_ok();
     set_level(level);
     if installed {
-        let spawned = std::thread::Builder::new()
-            .name("log-writer".into())
-            .spawn(write_batches);
+        let spawned = reactor::signals::spawn_helper("log-writer", write_batches);
         // Without a thread (none can be made) lines are written in place.
         lock_output().writer = spawned.is_ok();
     }

@@ -49,17 +49,15 @@ impl Resolver {
             return self.waker.wake().map(|()| id);
         }
         let (tx, waker, host) = (self.tx.clone(), Arc::clone(&self.waker), host.to_owned());
-        std::thread::Builder::new()
-            .name("resolve".into())
-            .spawn(move || {
-                let answer = (host.as_str(), port)
-                    .to_socket_addrs()
-                    .map(|addrs| addrs.collect::<Vec<_>>());
-                // The loop may be gone (the program is exiting): nobody to tell.
-                if tx.send((id, answer)).is_ok() {
-                    let _ = waker.wake();
-                }
-            })?;
+        crate::signals::spawn_helper("resolve", move || {
+            let answer = (host.as_str(), port)
+                .to_socket_addrs()
+                .map(|addrs| addrs.collect::<Vec<_>>());
+            // The loop may be gone (the program is exiting): nobody to tell.
+            if tx.send((id, answer)).is_ok() {
+                let _ = waker.wake();
+            }
+        })?;
         Ok(id)
     }
 

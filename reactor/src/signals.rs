@@ -68,17 +68,36 @@ pub fn release() {
     set_blocked(libc::SIG_UNBLOCK);
 }
 
-fn set_blocked(how: c_int) {
+/// Spawns a helper thread (the log writer, a name lookup) with the handled
+/// signals blocked in it, so that they are always delivered to a thread that
+/// does not block: a helper may sit in a slow `write` or `getaddrinfo`. The
+/// calling thread's mask is as it was once this returns.
+pub fn spawn_helper<F>(name: &str, f: F) -> std::io::Result<std::thread::JoinHandle<()>>
+where
+    F: FnOnce() + Send + 'static,
+{
+    let old = set_blocked(libc::SIG_BLOCK);
+    let spawned = std::thread::Builder::new().name(name.into()).spawn(f);
+    // SAFETY: `old` is the mask pthread_sigmask filled in just above.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+    }
+    spawned
+}
+
+fn set_blocked(how: c_int) -> libc::sigset_t {
     // SAFETY: the sigset is a local we initialise with sigemptyset before use;
     // pthread_sigmask only changes this thread's mask. Every call here fails
     // only for an invalid signal number or `how`, which these constants are not.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         for signal in HANDLED {
             libc::sigaddset(&mut set, signal);
         }
-        libc::pthread_sigmask(how, &set, std::ptr::null_mut());
+        libc::pthread_sigmask(how, &set, &mut old);
+        old
     }
 }
 
@@ -105,6 +124,32 @@ macro_rules! hold_signals_before_main {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether `signal` is blocked on the calling thread.
+    fn blocked_here(signal: c_int) -> bool {
+        // SAFETY: a null new set only reads the mask into `current`.
+        unsafe {
+            let mut current: libc::sigset_t = std::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut current);
+            libc::sigismember(&current, signal) == 1
+        }
+    }
+
+    #[test]
+    fn helpers_never_take_a_handled_signal_and_the_caller_keeps_its_mask() {
+        let caller_before: Vec<bool> = HANDLED.iter().map(|&s| blocked_here(s)).collect();
+        let in_helper = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = std::sync::Arc::clone(&in_helper);
+        spawn_helper("test-helper", move || {
+            *seen.lock().unwrap() = HANDLED.iter().map(|&s| blocked_here(s)).collect();
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+        assert_eq!(*in_helper.lock().unwrap(), vec![true; HANDLED.len()]);
+        let caller_after: Vec<bool> = HANDLED.iter().map(|&s| blocked_here(s)).collect();
+        assert_eq!(caller_after, caller_before);
+    }
 
     #[test]
     fn each_handled_signal_has_a_name_and_a_meaning() {
