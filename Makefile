@@ -128,59 +128,13 @@ SWARM_MARK = $(SWARM_DIR)/created-swarm
 
 .PHONY: swarm-up swarm-down swarm-logs swarm-roll swarm-scale
 
-# Joins a single-node swarm made here if the engine is in none, builds the
-# images, tags them by image id (so a rebuild is a new image for Swarm to roll
-# to, and a rollback has the old one), writes the stack and deploys it. A
-# changed config is a new Swarm config name, so deploying rolls the service.
-# Returns once the server's replicas run and no update is in progress.
+# Builds the images, then scripts/swarm-up.sh: a single-node swarm if the
+# engine is in none, the stack written and deployed, and a wait until the
+# server's replicas run.
 swarm-up: docker-image
-	@set -e; \
-	state=$$(docker info -f '{{.Swarm.LocalNodeState}}'); \
-	mkdir -p $(SWARM_DIR)/server $(SWARM_DIR)/client; \
-	case $$state in \
-	inactive) \
-		gw=$$(docker network inspect docker_gwbridge >/dev/null 2>&1 && echo kept || echo created); \
-		docker swarm init --advertise-addr $(SWARM_ADVERTISE_ADDR) >/dev/null; \
-		echo "$$(docker info -f '{{.Swarm.NodeID}}') $$gw" >$(SWARM_MARK); \
-		echo "swarm-up: made this engine a single-node swarm; swarm-down leaves it again" ;; \
-	active) \
-		if [ "$$(docker info -f '{{.Swarm.ControlAvailable}}')" != true ]; then \
-			echo "swarm-up: this node is a swarm worker: deploy from a manager" >&2; exit 1; \
-		fi; \
-		echo "swarm-up: using the swarm this engine is in" ;; \
-	*) echo "swarm-up: the engine's swarm state is '$$state'; cannot deploy" >&2; exit 1 ;; \
-	esac; \
-	cp server/config.ini $(SWARM_DIR)/server/config.ini; \
-	cp client/config.yaml $(SWARM_DIR)/client/config.yaml; \
-	sid=$$(docker image inspect -f '{{.Id}}' server:latest | sed 's/^sha256://' | cut -c1-12); \
-	cid=$$(docker image inspect -f '{{.Id}}' client:latest | sed 's/^sha256://' | cut -c1-12); \
-	docker tag server:latest server:swarm-$$sid; \
-	docker tag client:latest client:swarm-$$cid; \
-	if ! out=$$(docker build -q -f compose-gen/Dockerfile -t $(COMPOSE_GEN_IMAGE) . 2>&1); then \
-		echo "$$out" >&2; exit 1; \
-	fi; \
-	dir=$$(cd $(SWARM_DIR) && pwd); \
-	docker run --rm --network none --user "$$(id -u):$$(id -g)" -v "$$dir:$$dir" -w "$$dir" \
-		$(COMPOSE_GEN_IMAGE) --swarm --servers $(SERVERS) --server-image server:swarm-$$sid \
-		--client-image client:swarm-$$cid docker-stack.yaml $(CLIENTS); \
-	docker stack deploy --prune --resolve-image never -c $(SWARM_DIR)/docker-stack.yaml $(STACK); \
-	i=0; \
-	while :; do \
-		want=$$(docker service inspect -f '{{.Spec.Mode.Replicated.Replicas}}' $(STACK)_server); \
-		have=$$(docker service ps -f desired-state=running --format '{{.CurrentState}}' $(STACK)_server | grep -c '^Running' || true); \
-		update=$$(docker service inspect -f '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' $(STACK)_server); \
-		case $$update in \
-		rollback_*|paused) echo "swarm-up: the server's update failed ($$update): $$(docker service inspect -f '{{.UpdateStatus.Message}}' $(STACK)_server)" >&2; exit 1 ;; \
-		updating) ;; \
-		*) if [ "$$have" = "$$want" ]; then break; fi ;; \
-		esac; \
-		i=$$((i + 1)); \
-		if [ $$i -gt $$(($(SWARM_WAIT) * 5)) ]; then \
-			echo "swarm-up: $(STACK)_server has $$have of $$want replicas running after $(SWARM_WAIT) s" >&2; exit 1; \
-		fi; \
-		sleep 0.2; \
-	done; \
-	echo "swarm-up: stack $(STACK) deployed: $$want server replica(s) running"
+	@STACK=$(STACK) SERVERS=$(SERVERS) CLIENTS=$(CLIENTS) SWARM_DIR=$(SWARM_DIR) \
+		SWARM_ADVERTISE_ADDR=$(SWARM_ADVERTISE_ADDR) SWARM_WAIT=$(SWARM_WAIT) \
+		COMPOSE_GEN_IMAGE=$(COMPOSE_GEN_IMAGE) SWARM_MARK=$(SWARM_MARK) sh scripts/swarm-up.sh
 
 # Every service of the stack, followed (task names in front of each line).
 swarm-logs:
@@ -198,36 +152,7 @@ swarm-roll:
 swarm-scale:
 	docker service scale --detach=false $(STACK)_server=$(SERVERS)
 
-# Removes the stack and waits until its containers and network are gone;
-# leaves the swarm only if swarm-up made it and nothing else runs on it.
+# scripts/swarm-down.sh: the stack removed and waited for; the swarm left
+# only if swarm-up made it and nothing else runs on it.
 swarm-down:
-	@set -e; \
-	if [ "$$(docker info -f '{{.Swarm.LocalNodeState}}')" != active ]; then \
-		echo "swarm-down: the engine is in no swarm"; rm -f $(SWARM_MARK); exit 0; \
-	fi; \
-	if docker stack ls --format '{{.Name}}' | grep -qx '$(STACK)'; then docker stack rm $(STACK); fi; \
-	i=0; \
-	while [ -n "$$(docker ps -aq -f label=com.docker.stack.namespace=$(STACK))" ] \
-		|| docker network inspect $(STACK)_testing_net >/dev/null 2>&1; do \
-		i=$$((i + 1)); \
-		if [ $$i -gt $$(($(SWARM_WAIT) * 5)) ]; then \
-			echo "swarm-down: $(STACK)'s containers or network still exist after $(SWARM_WAIT) s" >&2; exit 1; \
-		fi; \
-		sleep 0.2; \
-	done; \
-	echo "swarm-down: stack $(STACK) is gone"; \
-	docker image ls --format '{{.Repository}}:{{.Tag}}' | grep -E '^(server|client):swarm-[0-9a-f]{12}$$' \
-		| xargs -r docker image rm >/dev/null 2>&1 || true; \
-	if [ -f $(SWARM_MARK) ]; then \
-		read node gw <$(SWARM_MARK); \
-		if [ "$$node" != "$$(docker info -f '{{.Swarm.NodeID}}')" ]; then \
-			echo "swarm-down: this is not the swarm swarm-up made; staying in it"; \
-		elif [ -n "$$(docker service ls -q)" ]; then \
-			echo "swarm-down: other services run on this swarm; staying in it"; \
-		else \
-			docker swarm leave --force >/dev/null; \
-			if [ "$$gw" = created ]; then docker network rm docker_gwbridge >/dev/null 2>&1 || true; fi; \
-			echo "swarm-down: left the swarm swarm-up made"; \
-		fi; \
-		rm -f $(SWARM_MARK); \
-	fi
+	@STACK=$(STACK) SWARM_WAIT=$(SWARM_WAIT) SWARM_MARK=$(SWARM_MARK) sh scripts/swarm-down.sh
