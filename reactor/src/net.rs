@@ -79,6 +79,39 @@ fn means_no_ipv6(e: &io::Error) -> bool {
     )
 }
 
+/// How many connections wait in `listener`'s accept queue. Linux reports it
+/// in `TCP_INFO` for a listening socket: `tcpi_unacked` holds the queue's
+/// length there (what `ss` shows as `Recv-Q`).
+#[cfg(target_os = "linux")]
+pub fn listen_queue_len(listener: &TcpListener) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `tcp_info` is plain integers, so all zeroes is a valid value.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = libc::socklen_t::try_from(std::mem::size_of_val(&info))
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: the descriptor is the listener's, open while it is borrowed;
+    // the kernel writes at most `len` bytes into `info`.
+    let rc = unsafe {
+        libc::getsockopt(
+            listener.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            std::ptr::from_mut(&mut info).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(usize::try_from(info.tcpi_unacked).unwrap_or(usize::MAX))
+}
+
+/// Elsewhere the queue's length is not known.
+#[cfg(not(target_os = "linux"))]
+pub fn listen_queue_len(_listener: &TcpListener) -> io::Result<usize> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
 /// How the accept loop must react to an `accept` error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AcceptError {

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use app::{LogLine, Outcome};
 use log::{debug, error, info};
 use reactor::mio::net::{TcpListener, TcpStream};
-use reactor::net::{classify_accept_error, AcceptError};
+use reactor::net::{classify_accept_error, listen_queue_len, AcceptError};
 
 use crate::throttle::Throttle;
 
@@ -187,35 +187,8 @@ impl Listen for TcpListener {
         TcpListener::accept(self)
     }
 
-    /// Linux reports it in `TCP_INFO` for a listening socket: `tcpi_unacked`
-    /// holds the accept queue's length there (what `ss` shows as `Recv-Q`).
-    #[cfg(target_os = "linux")]
     fn queued(&self) -> io::Result<usize> {
-        use std::os::fd::AsRawFd;
-        // SAFETY: `tcp_info` is plain integers, so all zeroes is a valid value.
-        let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
-        let mut len = libc::socklen_t::try_from(std::mem::size_of_val(&info))
-            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        // SAFETY: the descriptor is the listener's, open while `self` lives;
-        // the kernel writes at most `len` bytes into `info`.
-        let rc = unsafe {
-            libc::getsockopt(
-                self.as_raw_fd(),
-                libc::IPPROTO_TCP,
-                libc::TCP_INFO,
-                std::ptr::from_mut(&mut info).cast(),
-                &mut len,
-            )
-        };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(usize::try_from(info.tcpi_unacked).unwrap_or(usize::MAX))
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    fn queued(&self) -> io::Result<usize> {
-        Err(io::ErrorKind::Unsupported.into())
+        listen_queue_len(self)
     }
 }
 
