@@ -94,10 +94,9 @@ mod tests {
     use super::*;
     use std::path::PathBuf;
 
+    /// `name` in a scratch directory of this test run.
     fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("reactor-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join(name)
+        testkit::scratch_dir("config-file").join(name)
     }
 
     #[test]
@@ -146,10 +145,7 @@ mod tests {
             Err("a character device, not a regular file".into())
         );
         let fifo = scratch("fifo.ini");
-        let _ = std::fs::remove_file(&fifo);
-        let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        // SAFETY: mkfifo reads the NUL-terminated path we own.
-        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        testkit::make_fifo(&fifo);
         // Without a writer an open of the FIFO would block for ever.
         assert_eq!(
             read_text(&fifo, true),
