@@ -1,7 +1,8 @@
 #!/bin/sh
 # `make swarm-up`: joins a single-node swarm made here if the engine is in
 # none, tags the images by image id (so a rebuild is a new image for Swarm to
-# roll to, and a rollback has the old one), writes the stack and deploys it.
+# roll to, and a rollback has the old one), writes the stack with
+# generar-compose.sh --swarm and deploys it.
 # A changed config is a new Swarm config name, so deploying rolls the service.
 # Returns once the server's replicas run and no update is in progress.
 #
@@ -38,14 +39,9 @@ sid=$(docker image inspect -f '{{.Id}}' server:latest | sed 's/^sha256://' | cut
 cid=$(docker image inspect -f '{{.Id}}' client:latest | sed 's/^sha256://' | cut -c1-12)
 docker tag server:latest "server:swarm-$sid"
 docker tag client:latest "client:swarm-$cid"
-if ! out=$(docker build -q -f compose-gen/Dockerfile -t "$COMPOSE_GEN_IMAGE" . 2>&1); then
-    echo "$out" >&2
-    exit 1
-fi
-dir=$(cd "$SWARM_DIR" && pwd)
-docker run --rm --network none --user "$(id -u):$(id -g)" -v "$dir:$dir" -w "$dir" \
-    "$COMPOSE_GEN_IMAGE" --swarm --servers "$SERVERS" --server-image "server:swarm-$sid" \
-    --client-image "client:swarm-$cid" docker-stack.yaml "$CLIENTS"
+COMPOSE_GEN_IMAGE=$COMPOSE_GEN_IMAGE ./generar-compose.sh --swarm --servers "$SERVERS" \
+    --server-image "server:swarm-$sid" --client-image "client:swarm-$cid" \
+    "$SWARM_DIR/docker-stack.yaml" "$CLIENTS"
 docker stack deploy --prune --resolve-image never -c "$SWARM_DIR/docker-stack.yaml" "$STACK"
 
 i=0
