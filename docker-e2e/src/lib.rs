@@ -14,6 +14,9 @@
 //!   [`TempNetwork`] do the same for things made with plain `docker`;
 //!   [`logs`], [`exit_code`], [`status`] and [`wait_for`] read a container
 //!   as a user would.
+//! - [`host`]: a student's machine as far as this host can stand in for
+//!   it: a Windows-style (CRLF) clone, no GNU tools, a `docker` that
+//!   refuses host paths in `docker run`.
 //! - `tests/*.rs`: the cases, one file per subject.
 //!
 //! Each project has its own name (`tp0e2e…`), container-name prefix and
@@ -27,6 +30,8 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use compose_gen::{ComposeFile, Options};
+
+pub mod host;
 
 /// Subnet of every test project's network: not the project's own
 /// `172.25.125.0/24`, which a running `tp0` may hold. The tests run one at a
@@ -130,10 +135,15 @@ pub const BUILD_TIMEOUT: Duration = Duration::from_secs(600);
 /// Runs a prepared command bounded by `timeout`; panics if it cannot be
 /// started or does not finish in time.
 pub fn run_command_within(command: Command, timeout: Duration) -> Output {
-    // `timeout` from coreutils bounds the child without a thread here.
+    // `timeout` from coreutils bounds the child without a thread here. It is
+    // the test machine's, found on the test's own PATH: the command may run
+    // with a PATH of a student's host, which has none.
+    static TIMEOUT: OnceLock<PathBuf> = OnceLock::new();
+    let timeout_tool =
+        TIMEOUT.get_or_init(|| host::which("timeout").expect("coreutils' timeout on PATH"));
     let program = command.get_program().to_owned();
     let args: Vec<_> = command.get_args().map(|a| a.to_owned()).collect();
-    let mut bounded = Command::new("timeout");
+    let mut bounded = Command::new(timeout_tool);
     bounded
         .arg("-k")
         .arg("5")
@@ -183,6 +193,51 @@ pub fn require_images() {
             "image {image} is missing: run `make test-docker`, which builds it"
         );
     }
+}
+
+/// What both images must be: one static binary on `scratch`, run as nobody,
+/// under 5 MB.
+pub fn assert_minimal_image(image: &str, binary: &str) {
+    let format = "{{len .RootFS.Layers}}|{{.Config.User}}|{{json .Config.Entrypoint}}|\
+                  {{.Config.WorkingDir}}|{{.Size}}";
+    let facts = docker(&["image", "inspect", "--format", format, image]);
+    let facts: Vec<&str> = facts.trim().split('|').collect();
+    assert_eq!(facts[0], "1", "{image}: one layer, the binary on scratch");
+    assert_eq!(facts[1], "65534:65534", "{image}: runs as nobody");
+    assert_eq!(facts[2], format!("[\"/{binary}\"]"), "{image}: entrypoint");
+    assert_eq!(facts[3], "/", "{image}: reads its config from /");
+    let size: u64 = facts[4].parse().expect("a size");
+    assert!(size < 5_000_000, "{image} is {size} bytes");
+
+    // The one layer holds the one file: nothing else to run, not even a shell.
+    let container = docker(&["create", image]).trim().to_owned();
+    let _cleanup = TempContainer(container.clone());
+    let export = run("docker", &["export", &container]);
+    assert!(export.status.success(), "docker export {container}");
+    let listing = Command::new("tar")
+        .arg("-t")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut tar| {
+            use std::io::Write;
+            tar.stdin.take().expect("stdin").write_all(&export.stdout)?;
+            tar.wait_with_output()
+        })
+        .expect("list the exported filesystem");
+    let files: Vec<String> = String::from_utf8_lossy(&listing.stdout)
+        .lines()
+        .filter(|name| !name.ends_with('/'))
+        // What the engine itself puts in every container.
+        .filter(|name| !name.starts_with("dev/") && !name.starts_with("etc/"))
+        .filter(|name| *name != ".dockerenv")
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        files,
+        vec![binary.to_owned()],
+        "{image} holds more than /{binary}"
+    );
 }
 
 /// Everything a container printed, stdout and stderr (where the programs

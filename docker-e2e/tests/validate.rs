@@ -4,6 +4,7 @@
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use docker_e2e::host::StudentHost;
 use docker_e2e::*;
 
 const SUCCESS: &str = "action: test_echo_server | result: success\n";
@@ -11,14 +12,30 @@ const FAIL: &str = "action: test_echo_server | result: fail\n";
 
 /// Runs the script under plain `sh` against `network`, as a user would.
 fn validate(network: &str) -> (Output, Duration) {
+    validate_with(network, |_| {})
+}
+
+/// [`validate`], the command first adjusted by `setup`.
+fn validate_with(network: &str, setup: impl FnOnce(&mut Command)) -> (Output, Duration) {
     let mut command = Command::new("sh");
     command
         .arg(repo_root().join("validar-echo-server.sh"))
         .env("NETWORK", network)
         .env("NC_TIMEOUT", "2");
+    setup(&mut command);
     let start = Instant::now();
     let out = run_command(command);
     (out, start.elapsed())
+}
+
+/// Its one line on stderr, which must start with `start`.
+fn assert_says_why(out: &Output, start: &str) {
+    let why = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(why.lines().count(), 1, "{out:?}");
+    assert!(
+        why.starts_with(&format!("validar-echo-server.sh: {start}")),
+        "{why}"
+    );
 }
 
 fn assert_result(out: &Output, expected: &str, code: i32) {
@@ -91,10 +108,77 @@ fn fail_without_a_server() {
     // No such network at all (nothing is up).
     let (out, _) = validate("tp0e2e_no_such_net");
     assert_result(&out, FAIL, 1);
+    assert_says_why(&out, "docker could not run the netcat container");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("tp0e2e_no_such_net not found"),
+        "{out:?}"
+    );
     // The network exists but nothing called `server` is on it.
     let network = TempNetwork::create("tp0e2e_empty_net");
     let (out, _) = validate(&network.0);
     assert_result(&out, FAIL, 1);
+    assert_says_why(
+        &out,
+        "no echo from server:12345 on network tp0e2e_empty_net: ",
+    );
+}
+
+#[test]
+fn a_missing_netcat_image_is_a_fail_that_says_so() {
+    require_images();
+    let network = TempNetwork::create("tp0e2e_noimage_net");
+    let (out, took) = validate_with(&network.0, |command| {
+        command.env("NC_IMAGE", "tp0e2e-no-such-image:latest");
+    });
+    assert_result(&out, FAIL, 1);
+    assert_says_why(
+        &out,
+        "docker could not run the netcat container (tp0e2e-no-such-image:latest",
+    );
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+}
+
+/// The host side needs no GNU tool: on a userland of busybox applets with
+/// no `timeout` (as on macOS), a running server passes and a stopped one
+/// fails, each within the script's bound.
+#[test]
+fn on_a_host_without_gnu_tools_success_then_fail_once_the_server_stops() {
+    require_images();
+    let project = Project::new("validatehost", 0);
+    project.up();
+    let server = project.container("server");
+    wait_started(&server);
+    let host = StudentHost::new(&repo_root());
+    assert!(!host.path().join("timeout").exists());
+    let on_the_host = |command: &mut Command| {
+        host.apply(command);
+    };
+    let (out, took) = validate_with(&project.network(), on_the_host);
+    assert_result(&out, SUCCESS, 0);
+    assert!(took < Duration::from_secs(12), "took {took:?}");
+
+    docker(&["stop", "-t", "1", &server]);
+    let (out, took) = validate_with(&project.network(), on_the_host);
+    assert_result(&out, FAIL, 1);
+    assert_says_why(&out, "no echo from server:12345");
+    assert!(took < Duration::from_secs(12), "took {took:?}");
+    assert_eq!(host.docker_runs(), (2, 0));
+}
+
+/// A `docker run` that never returns (a stuck engine) is cut off by the
+/// script's own watchdog, not by the host's `timeout` (there is none).
+#[test]
+fn a_stuck_docker_is_a_fail_within_the_bound() {
+    let host = StudentHost::with_docker(|_| "#!/bin/sh\nexec sleep 3600\n".to_owned());
+    let (out, took) = validate_with("tp0e2e_any_net", |command| {
+        host.apply(command).env("NC_TIMEOUT", "1");
+    });
+    assert_result(&out, FAIL, 1);
+    assert_says_why(&out, "no echo from server:12345 on network tp0e2e_any_net: docker run did not finish within 11 s");
+    assert!(
+        (Duration::from_secs(10)..Duration::from_secs(16)).contains(&took),
+        "took {took:?}"
+    );
 }
 
 #[test]
