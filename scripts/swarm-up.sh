@@ -39,8 +39,13 @@ sid=$(docker image inspect -f '{{.Id}}' server:latest | sed 's/^sha256://' | cut
 cid=$(docker image inspect -f '{{.Id}}' client:latest | sed 's/^sha256://' | cut -c1-12)
 docker tag server:latest "server:swarm-$sid"
 docker tag client:latest "client:swarm-$cid"
+# Each config named by its content (POSIX cksum: CRC and length), since the
+# generator, which is handed no host path, cannot read the files.
+tag() { cksum <"$1" | awk '{ print $1 "-" $2 }'; }
 COMPOSE_GEN_IMAGE=$COMPOSE_GEN_IMAGE ./generar-compose.sh --swarm --servers "$SERVERS" \
     --server-image "server:swarm-$sid" --client-image "client:swarm-$cid" \
+    --server-config-tag "$(tag "$SWARM_DIR/server/config.ini")" \
+    --client-config-tag "$(tag "$SWARM_DIR/client/config.yaml")" \
     "$SWARM_DIR/docker-stack.yaml" "$CLIENTS"
 docker stack deploy --prune --resolve-image never -c "$SWARM_DIR/docker-stack.yaml" "$STACK"
 

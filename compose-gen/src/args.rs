@@ -11,14 +11,16 @@ use crate::stack::{DEFAULT_SERVERS, MAX_SERVERS, MAX_TASKS};
 pub enum Command {
     /// Write the file for `clients` clients to `output`.
     Generate {
-        /// Where the compose file goes (replaced if it exists).
+        /// Where the compose file goes (replaced if it exists); `-` is
+        /// standard output.
         output: PathBuf,
         /// Number of clients, `0..=MAX_CLIENTS`.
         clients: u32,
     },
     /// `--swarm`: write a Swarm stack to `output`, with the configs beside it.
     Stack {
-        /// Where the stack file goes (replaced if it exists).
+        /// Where the stack file goes (replaced if it exists); `-` is
+        /// standard output.
         output: PathBuf,
         /// Client replicas, `0..=MAX_CLIENTS`.
         clients: u32,
@@ -28,6 +30,9 @@ pub enum Command {
         server_image: String,
         /// The client's image reference.
         client_image: String,
+        /// Tags naming the server's and the client's config by content, as
+        /// the caller computed them; `None`: read the files beside `output`.
+        config_tags: Option<(String, String)>,
     },
     /// `-h` / `--help`: print [`usage`] on stdout and exit 0.
     Help,
@@ -41,14 +46,17 @@ pub fn usage() -> String {
     format!(
         "usage: compose-gen <output-file> <client-count>\n\
          \x20      compose-gen --swarm [--servers N] [--server-image IMAGE] [--client-image IMAGE]\n\
+         \x20                  [--server-config-tag TAG --client-config-tag TAG]\n\
          \x20                  <output-file> <client-count>\n\
          Writes a Docker Compose file with the echo server and <client-count> clients\n\
-         (an integer from 0 to {MAX_CLIENTS}) to <output-file>, replacing it atomically.\n\
+         (an integer from 0 to {MAX_CLIENTS}) to <output-file>, replacing it atomically;\n\
+         <output-file> - is standard output.\n\
          With --swarm, a Docker Swarm stack instead: N server replicas (default {DEFAULT_SERVERS}, \
          at most {MAX_SERVERS})\n\
          and <client-count> client replicas, with server/config.ini and client/config.yaml\n\
-         beside <output-file> as Swarm configs named by their content; the images default\n\
-         to server:latest and client:latest.\n"
+         beside <output-file> as Swarm configs named by their content (or by the tags\n\
+         given, which the caller computed from the content); the images default to\n\
+         server:latest and client:latest.\n"
     )
 }
 
@@ -59,6 +67,8 @@ struct SwarmFlags {
     servers: Option<OsString>,
     server_image: Option<OsString>,
     client_image: Option<OsString>,
+    server_config_tag: Option<OsString>,
+    client_config_tag: Option<OsString>,
 }
 
 impl SwarmFlags {
@@ -83,6 +93,8 @@ impl SwarmFlags {
             "--servers" => &mut self.servers,
             "--server-image" => &mut self.server_image,
             "--client-image" => &mut self.client_image,
+            "--server-config-tag" => &mut self.server_config_tag,
+            "--client-config-tag" => &mut self.client_config_tag,
             _ => return Ok(false),
         };
         let value = inline
@@ -121,6 +133,11 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Command {
         Ok(_) if flags.server_image.is_some() || flags.client_image.is_some() => {
             Command::Usage("--server-image and --client-image are options of --swarm".to_owned())
         }
+        Ok(_) if flags.server_config_tag.is_some() || flags.client_config_tag.is_some() => {
+            Command::Usage(
+                "--server-config-tag and --client-config-tag are options of --swarm".to_owned(),
+            )
+        }
         Ok((output, clients)) => Command::Generate { output, clients },
         Err(problem) => Command::Usage(problem),
     }
@@ -149,15 +166,43 @@ fn stack_command(flags: SwarmFlags, output: PathBuf, clients: u32) -> Command {
     };
     let images = image(flags.server_image, "server:latest", "--server-image")
         .and_then(|s| image(flags.client_image, "client:latest", "--client-image").map(|c| (s, c)));
-    match images {
-        Ok((server_image, client_image)) => Command::Stack {
+    let tags = match (flags.server_config_tag, flags.client_config_tag) {
+        (None, None) => Ok(None),
+        (Some(server), Some(client)) => config_tag(server, "--server-config-tag")
+            .and_then(|s| config_tag(client, "--client-config-tag").map(|c| Some((s, c)))),
+        _ => Err("--server-config-tag and --client-config-tag go together".to_owned()),
+    };
+    match images.and_then(|images| tags.map(|tags| (images, tags))) {
+        Ok(((server_image, client_image), config_tags)) => Command::Stack {
             output,
             clients,
             servers,
             server_image,
             client_image,
+            config_tags,
         },
         Err(problem) => Command::Usage(problem),
+    }
+}
+
+/// A config tag: what a Swarm config name may hold (letters, digits, `.`,
+/// `_`, `-`), at most 64 characters.
+fn config_tag(value: OsString, name: &str) -> Result<String, String> {
+    match value.into_string() {
+        Ok(text)
+            if (1..=64).contains(&text.len())
+                && text
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) =>
+        {
+            Ok(text)
+        }
+        Ok(text) => Err(format!(
+            "{name} must be 1 to 64 letters, digits, '.', '_' or '-', got {text:?}"
+        )),
+        Err(value) => Err(format!(
+            "{name} must be 1 to 64 letters, digits, '.', '_' or '-', got {value:?}"
+        )),
     }
 }
 
@@ -282,6 +327,7 @@ mod tests {
             servers,
             server_image: "server:latest".to_owned(),
             client_image: "client:latest".to_owned(),
+            config_tags: None,
         }
     }
 
@@ -312,6 +358,25 @@ mod tests {
                 servers: 2,
                 server_image: "registry:5000/server:abc".to_owned(),
                 client_image: "client:abc".to_owned(),
+                config_tags: None,
+            }
+        );
+        assert_eq!(
+            parse(&[
+                "--swarm",
+                "--server-config-tag",
+                "123-45",
+                "--client-config-tag=6.7_8",
+                "-",
+                "1"
+            ]),
+            Command::Stack {
+                output: "-".into(),
+                clients: 1,
+                servers: 2,
+                server_image: "server:latest".to_owned(),
+                client_image: "client:latest".to_owned(),
+                config_tags: Some(("123-45".to_owned(), "6.7_8".to_owned())),
             }
         );
     }
@@ -352,6 +417,24 @@ mod tests {
             (&["--swarm", "--servers", "32", "s", "220"], "at most 251"),
             (&["--swarm", "s", "-1"], "non-negative integer"),
             (&["--swarm", "s"], "missing"),
+            (
+                &["--swarm", "--server-config-tag", "1", "s", "1"],
+                "go together",
+            ),
+            (
+                &[
+                    "--swarm",
+                    "--server-config-tag=a/b",
+                    "--client-config-tag=c",
+                    "s",
+                    "1",
+                ],
+                "letters, digits",
+            ),
+            (
+                &["--server-config-tag=a", "--client-config-tag=c", "s", "1"],
+                "options of --swarm",
+            ),
         ] {
             let problem = usage_error(args);
             assert!(problem.contains(expected), "{args:?}: {problem}");

@@ -21,7 +21,6 @@
 //!   by its schema); `read_only`, `cap_drop` and `stop_grace_period` carry
 //!   over.
 
-use std::fmt::Write as _;
 use std::fs;
 use std::io;
 use std::path::Path;
@@ -239,16 +238,31 @@ fn map(entries: impl IntoIterator<Item = (&'static str, Node)>) -> Node {
     )
 }
 
-/// A short tag of `bytes` (64-bit FNV-1a, 16 hex digits): it changes when a
-/// config file changes. It only tells versions of one file apart; it is not
-/// a defence against anyone.
+/// A short tag of `bytes`: what POSIX `cksum` prints of them, as
+/// `<CRC>-<length>`, so a script on any host (macOS, Git Bash, busybox)
+/// computes the same tag with `cksum` alone (`make swarm-up` does). It
+/// changes when a config file changes; it only tells versions of one file
+/// apart and is not a defence against anyone.
 pub fn content_tag(bytes: &[u8]) -> String {
-    let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, &b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
-    let mut tag = String::with_capacity(16);
-    let _ = write!(tag, "{hash:016x}");
-    tag
+    const POLY: u32 = 0x04c1_1db7;
+    fn feed(crc: u32, byte: u8) -> u32 {
+        (0..8).fold(crc ^ (u32::from(byte) << 24), |crc, _| {
+            if crc & 0x8000_0000 != 0 {
+                (crc << 1) ^ POLY
+            } else {
+                crc << 1
+            }
+        })
+    }
+    let crc = bytes.iter().fold(0, |crc, &b| feed(crc, b));
+    // Then the length, least significant byte first, as few bytes as it takes.
+    let mut length = bytes.len() as u64;
+    let mut crc = crc;
+    while length != 0 {
+        crc = feed(crc, length as u8);
+        length >>= 8;
+    }
+    format!("{}-{}", !crc, bytes.len())
 }
 
 #[cfg(test)]
@@ -367,9 +381,12 @@ configs:
     }
 
     #[test]
-    fn content_tag_is_fnv1a_64() {
-        assert_eq!(content_tag(b""), "cbf29ce484222325");
-        assert_eq!(content_tag(b"a"), "af63dc4c8601ec8c");
+    fn content_tag_is_what_posix_cksum_prints() {
+        // `printf ... | cksum` on any POSIX system.
+        assert_eq!(content_tag(b""), "4294967295-0");
+        assert_eq!(content_tag(b"a"), "1220704766-1");
+        assert_eq!(content_tag(b"LOGGING_LEVEL = INFO\n"), "564360382-21");
+        assert_eq!(content_tag(&[0; 1000]), "2610763910-1000");
         assert_ne!(
             content_tag(b"LOGGING_LEVEL = INFO\n"),
             content_tag(b"LOGGING_LEVEL = DEBUG\n")
@@ -384,7 +401,7 @@ configs:
         let server_only = Stack::from_dir(dir.path(), 2, 0).unwrap();
         assert_eq!(
             server_only.server_config_name(),
-            "server_config_af63dc4c8601ec8c"
+            "server_config_1220704766-1"
         );
         let missing = Stack::from_dir(dir.path(), 2, 1).unwrap_err();
         assert_eq!(missing.kind(), io::ErrorKind::NotFound);
@@ -395,7 +412,7 @@ configs:
         fs::create_dir(dir.path().join("client")).unwrap();
         fs::write(dir.path().join(CLIENT_CONFIG), b"").unwrap();
         let both = Stack::from_dir(dir.path(), 2, 1).unwrap();
-        assert_eq!(both.client_config_name(), "client_config_cbf29ce484222325");
+        assert_eq!(both.client_config_name(), "client_config_4294967295-0");
         assert_eq!(both.server_image, "server:latest");
         assert_eq!(both.client_image, "client:latest");
     }

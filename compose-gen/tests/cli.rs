@@ -76,6 +76,23 @@ fn writes_the_file_for_n_clients() {
 }
 
 #[test]
+fn dash_is_standard_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_compose-gen"))
+        .current_dir(dir.path())
+        .args(["-", "2"])
+        .output()
+        .expect("run compose-gen");
+    assert!(run.status.success(), "{run:?}");
+    assert!(run.stderr.is_empty(), "{run:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        ComposeFile::new(&Options::new(2)).to_yaml()
+    );
+    assert!(file_names(dir.path()).is_empty());
+}
+
+#[test]
 fn help_goes_to_stdout() {
     let run = compose_gen(&["--help"]);
     assert!(run.status.success());

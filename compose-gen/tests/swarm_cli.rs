@@ -67,6 +67,51 @@ fn writes_a_stack_named_by_the_config_contents() {
     );
 }
 
+/// What `make swarm-up` runs: the tags computed on the host with `cksum`,
+/// the stack on standard output, no file read or written by the generator.
+#[test]
+fn tags_given_and_standard_output_need_no_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_compose-gen"))
+        .current_dir(dir.path())
+        .args([
+            "--swarm",
+            "--server-config-tag",
+            "564360382-21",
+            "--client-config-tag",
+            "4294967295-0",
+            "-",
+            "1",
+        ])
+        .output()
+        .expect("run compose-gen");
+    assert!(run.status.success(), "{run:?}");
+    let yaml = String::from_utf8_lossy(&run.stdout);
+    assert!(yaml.contains("  server_config_564360382-21:\n"), "{yaml}");
+    assert!(yaml.contains("  client_config_4294967295-0:\n"), "{yaml}");
+    assert!(fs::read_dir(dir.path()).unwrap().next().is_none());
+}
+
+/// The host's POSIX `cksum` gives the tags the generator gives the same files.
+#[test]
+fn the_hosts_cksum_tags_files_as_the_generator_does() {
+    let dir = tempfile::tempdir().unwrap();
+    with_configs(dir.path(), "LOGGING_LEVEL = DEBUG\n", &"x".repeat(70_000));
+    let stack = Stack::from_dir(dir.path(), 1, 1).unwrap();
+    for (file, tag) in [
+        ("server/config.ini", &stack.server_config_tag),
+        ("client/config.yaml", &stack.client_config_tag),
+    ] {
+        let out = Command::new("cksum")
+            .stdin(fs::File::open(dir.path().join(file)).unwrap())
+            .output()
+            .expect("run cksum");
+        let printed = String::from_utf8_lossy(&out.stdout);
+        let fields: Vec<&str> = printed.split_whitespace().collect();
+        assert_eq!(&format!("{}-{}", fields[0], fields[1]), tag, "{file}");
+    }
+}
+
 #[test]
 fn image_options_are_written_as_given() {
     let dir = tempfile::tempdir().unwrap();

@@ -4,13 +4,31 @@
 use std::fs;
 use std::process::{Command, Output};
 
+use compose_gen::{ComposeFile, Options};
+use docker_e2e::host::StudentHost;
 use docker_e2e::*;
 
 fn generate(dir: &std::path::Path, args: &[&str]) -> Output {
+    generate_on(dir, args, |_| {})
+}
+
+/// [`generate`], the command first adjusted by `setup`.
+fn generate_on(dir: &std::path::Path, args: &[&str], setup: impl FnOnce(&mut Command)) -> Output {
     let mut command = Command::new(repo_root().join("generar-compose.sh"));
     command.current_dir(dir).args(args);
+    setup(&mut command);
     // The first run builds the generator image.
     run_command_within(command, BUILD_TIMEOUT)
+}
+
+/// The names in `dir`, sorted.
+fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
 }
 
 /// `compose -f file config -q` under a throwaway project name.
@@ -63,5 +81,47 @@ fn bad_arguments_leave_the_file_untouched() {
             "{out:?}"
         );
         assert_eq!(fs::read_to_string(&file).unwrap(), "keep me\n");
+        assert_eq!(names_in(dir.path()), ["compose.yaml"], "{args:?}");
     }
+}
+
+/// No host path reaches the generator's container (Git Bash rewrites them
+/// into `C:/...` paths; rootless Podman cannot write through a bind mount):
+/// with a `docker` that refuses any `docker run` holding the output's
+/// directory, the script still writes the file, atomically, nothing beside.
+#[test]
+fn writes_the_file_with_a_docker_that_refuses_host_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = StudentHost::new(dir.path());
+    let file = dir.path().join("compose.yaml");
+    fs::write(&file, "old contents that must go\n").unwrap();
+    let out = generate_on(dir.path(), &["compose.yaml", "3"], |command| {
+        host.apply(command);
+    });
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "generar-compose.sh: wrote compose.yaml\n"
+    );
+    assert_eq!(
+        fs::read_to_string(&file).unwrap(),
+        ComposeFile::new(&Options::new(3)).to_yaml()
+    );
+    assert_eq!(names_in(dir.path()), ["compose.yaml"]);
+    assert_eq!(host.docker_runs(), (1, 0));
+
+    // An output in another directory, named by an absolute path.
+    let sub = dir.path().join("sub");
+    fs::create_dir(&sub).unwrap();
+    let target = sub.join("dev.yaml");
+    let out = generate_on(dir.path(), &[target.to_str().unwrap(), "1"], |command| {
+        host.apply(command);
+    });
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        fs::read_to_string(&target).unwrap(),
+        fs::read_to_string(repo_root().join("docker-compose-dev.yaml")).unwrap()
+    );
+    assert_eq!(names_in(&sub), ["dev.yaml"]);
+    assert_eq!(host.docker_runs(), (2, 0));
 }
