@@ -3,6 +3,7 @@
 # (one-line `.list` or deb822 `.sources` format), or nothing if there is none.
 # The project names no mirror of its own.
 set -eu
+# shellcheck source=/dev/null # the machine's own file
 codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
 {
     cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |

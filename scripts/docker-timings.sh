@@ -40,7 +40,7 @@ build_both() {
     start=$(now_ms)
     (
         cd "$copy"
-        docker build -q $2 -f ./server/Dockerfile -t "$1server:latest" . >/dev/null
+        docker build -q ${2:+"$2"} -f ./server/Dockerfile -t "$1server:latest" . >/dev/null
         docker build -q -f ./client/Dockerfile -t "$1client:latest" . >/dev/null
     ) 2>/dev/null
     echo $(($(now_ms) - start))
