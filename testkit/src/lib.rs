@@ -457,6 +457,19 @@ pub fn make_fifo(path: &Path) {
     );
 }
 
+/// A YAML text of a few hundred bytes whose aliases of aliases ("billion
+/// laughs") expand to 9^9 strings, several GiB once built as a tree: what
+/// a config file must be refused for before anything is expanded. The first
+/// alias is at line 2, column 8.
+pub fn yaml_alias_bomb() -> String {
+    let mut text = String::from("a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for (prev, name) in "abcdefgh".chars().zip("bcdefghi".chars()) {
+        let refs = vec![format!("*{prev}"); 9].join(", ");
+        text.push_str(&format!("{name}: &{name} [{refs}]\n"));
+    }
+    text
+}
+
 /// Like [`Program::start`], with the address space of the program capped at
 /// `bytes` (`RLIMIT_AS`), so that a program that would read without limit
 /// fails inside the test instead of eating the machine's memory.
