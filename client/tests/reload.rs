@@ -112,3 +112,20 @@ fn yaml_aliases_are_refused_and_the_run_completes() {
     );
     assert_the_run_completes(&mut client, &server);
 }
+
+#[test]
+fn config_yaml_deleted_since_start_is_a_failed_reload_and_the_run_completes() {
+    let (server, port) = start_server(&[]);
+    let (mut client, dir) = client_of(port);
+    std::fs::remove_file(dir.join("config.yaml")).unwrap();
+    client.signal(libc::SIGHUP);
+    let line = client.wait_line(&["action: reload | result: fail"], PATIENCE);
+    assert!(
+        line.ends_with(
+            "client_id: 4 | error: cannot use config file config.yaml: No such file or \
+             directory (os error 2) | config: unchanged"
+        ),
+        "{line}"
+    );
+    assert_the_run_completes(&mut client, &server);
+}
