@@ -549,6 +549,42 @@ fn command_in(name: &str, dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Co
     command
 }
 
+/// The workspace binary `name` in a mount namespace of its own
+/// (`unshare -m`) where `file` is bind-mounted over `target` (a private
+/// `/etc/hosts` or `/etc/resolv.conf`; the host's stays as it is), run in
+/// `dir` with only `PATH` and `env`. The shell `exec`s the binary, so the
+/// pid is the binary's. `None`, with the reason printed, when the test does
+/// not run as root (as CI does), which a mount namespace needs.
+pub fn command_with_file_over(
+    name: &str,
+    dir: &Path,
+    target: &str,
+    file: &Path,
+    env: &[(&str, &str)],
+) -> Option<Command> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root for a private mount namespace");
+        return None;
+    }
+    let mut command = Command::new("unshare");
+    command
+        .args([
+            "-m",
+            "sh",
+            "-c",
+            "mount --bind \"$0\" \"$1\" && exec \"$2\"",
+        ])
+        .arg(file)
+        .arg(target)
+        .arg(binary(name))
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .envs(env.iter().copied());
+    Some(command)
+}
+
 /// The names in `dir`, sorted: what a command left behind.
 pub fn file_names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
