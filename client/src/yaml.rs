@@ -19,7 +19,7 @@ const MAX_NODES: usize = 10_000;
 /// Parses a YAML file into dotted keys (`server.address`) with scalar values
 /// as text. Nulls are skipped (an empty key is unset); a list is kept as the
 /// text `(a list)`, so that it is reported, unknown or invalid, not dropped.
-/// The text is checked by [`check_bounded`] before any tree is built.
+/// The text is checked by `check_bounded` before any tree is built.
 pub fn parse_yaml(text: &str) -> Result<FileValues, String> {
     use yaml_rust2::{Yaml, YamlLoader};
 
