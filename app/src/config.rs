@@ -115,6 +115,9 @@ pub struct Layers {
     env: HashMap<String, String>,
     file: FileValues,
     file_path: PathBuf,
+    /// Whether the file was there to read (a missing default file is no
+    /// error: its layer is then empty).
+    file_found: bool,
     /// Every key [`Layers::get`] was asked for, env and file names both:
     /// what is left over is unknown.
     asked: RefCell<BTreeSet<String>>,
@@ -133,6 +136,7 @@ impl Layers {
             env: env.into_iter().filter(|(_, v)| !v.is_empty()).collect(),
             file: file.into(),
             file_path: file_path.into(),
+            file_found: true,
             asked: RefCell::default(),
         }
     }
@@ -149,15 +153,24 @@ impl Layers {
             path: path.to_owned(),
             reason,
         };
-        let file = match file::read_text(path, required).map_err(file_error)? {
-            Some(text) => parse(&text).map_err(file_error)?,
+        let text = file::read_text(path, required).map_err(file_error)?;
+        let file = match &text {
+            Some(text) => parse(text).map_err(file_error)?,
             None => FileValues::default(),
         };
         // A value that is not UTF-8 is kept (lossily) so that it fails to
         // parse with its key named, rather than vanish and let the default apply.
         let env = std::env::vars_os()
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())));
-        Ok(Layers::new(env, file, path))
+        Ok(Layers {
+            file_found: text.is_some(),
+            ..Layers::new(env, file, path)
+        })
+    }
+
+    /// Whether the config file was there to read.
+    pub fn file_found(&self) -> bool {
+        self.file_found
     }
 
     /// What the file and the environment hold that no [`Layers::get`] so far

@@ -4,8 +4,10 @@
 //! [`crate::logging`] puts in front, by [`parse_line`].
 //!
 //! Values are escaped so that one event is always one parseable line: a value
-//! never contains `|`, `\r` or `\n` (nor any other control character), and the
-//! escaping is reversible (`\\` stands for a backslash).
+//! never contains `|`, `\r` or `\n` (nor any other control character, nor a
+//! character that log readers take as a line break or that reorders the text
+//! shown, see [`escaped_as_code`]), and the escaping is reversible (`\\`
+//! stands for a backslash).
 
 use std::fmt::{self, Write as _};
 
@@ -101,7 +103,7 @@ impl fmt::Write for Escaper<'_> {
                 '\n' => self.0.push_str("\\n"),
                 '\r' => self.0.push_str("\\r"),
                 '\t' => self.0.push_str("\\t"),
-                c if c.is_control() => {
+                c if escaped_as_code(c) => {
                     let _ = write!(self.0, "\\u{{{:x}}}", c as u32);
                 }
                 c => self.0.push(c),
@@ -109,6 +111,16 @@ impl fmt::Write for Escaper<'_> {
         }
         Ok(())
     }
+}
+
+/// Whether `c` is written as its code (`\u{2028}`) rather than as itself:
+/// control characters, and the invisible ones that make a line read as
+/// something else. Many log readers (JavaScript, editors, viewers) split
+/// lines at U+2028/U+2029, so a value holding one would show as two events;
+/// the bidi controls (U+202A–U+202E, U+2066–U+2069) reorder the text shown,
+/// hiding or faking a field; U+FEFF is an invisible byte order mark.
+pub fn escaped_as_code(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
 }
 
 /// One log line taken apart.
@@ -214,6 +226,31 @@ mod tests {
         );
         assert_eq!(line.matches(" | ").count(), 2);
         assert!(!line.contains('\n') && !line.contains('\r'));
+    }
+
+    #[test]
+    fn line_separators_bidi_controls_and_bom_are_escaped() {
+        let tricky = "a\u{2028}b\u{2029}c\u{202a}\u{202b}\u{202c}\u{202d}\u{202e}\
+                      \u{2066}\u{2067}\u{2068}\u{2069}\u{feff}d";
+        let line = LogLine::new("receive_message", Outcome::Success)
+            .field("msg", tricky)
+            .to_string();
+        assert_eq!(
+            line,
+            "action: receive_message | result: success | msg: a\\u{2028}b\\u{2029}c\
+             \\u{202a}\\u{202b}\\u{202c}\\u{202d}\\u{202e}\
+             \\u{2066}\\u{2067}\\u{2068}\\u{2069}\\u{feff}d"
+        );
+        let line = LogLine::new("x", Outcome::Success)
+            .bytes("msg", "\u{2028}\u{feff}".as_bytes())
+            .to_string();
+        assert!(line.ends_with("| msg: \\u{2028}\\u{feff}"), "{line}");
+        // Their neighbours are ordinary text and stay as they are.
+        for c in [
+            '\u{2027}', '\u{202f}', '\u{2065}', '\u{206a}', '\u{fefe}', 'é',
+        ] {
+            assert!(!escaped_as_code(c), "{c:?}");
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! again on SIGHUP; [`exit`] gives pending log lines a bounded time to reach
 //! stderr.
 
+use std::cell::Cell;
 use std::io;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -112,7 +113,7 @@ pub fn start<C: Default>(binary: &Binary<C>, args: impl IntoIterator<Item = Stri
     // A file named on the command line must exist; the default one may not.
     let required = config_path.is_some();
     let path = config_path.unwrap_or_else(|| binary.settings.file.into());
-    let (config, unknown) = match binary.settings.load(&path, required) {
+    let (config, unknown, found) = match binary.settings.load(&path, required) {
         Ok(loaded) => loaded,
         Err(e) => return Start::Exit(fatal(name, &format!("config error: {e}"))),
     };
@@ -128,7 +129,7 @@ pub fn start<C: Default>(binary: &Binary<C>, args: impl IntoIterator<Item = Stri
         settings: binary.settings,
         log_level: binary.log_level,
         path,
-        required,
+        required: Cell::new(required || found),
     };
     Start::Run {
         reactor,
@@ -144,8 +145,11 @@ pub struct Reloader<C: 'static> {
     settings: &'static Table<C>,
     log_level: fn(&C) -> LevelFilter,
     path: PathBuf,
-    /// Whether the file must exist: named by `--config`, as at start-up.
-    required: bool,
+    /// Whether the file must exist: named by `--config`, or read once (at
+    /// start-up or by a reload). Once read, the file must stay: a reload
+    /// that found it gone would otherwise put the built-in defaults in force
+    /// without a word. Only a program that never had one reloads without.
+    required: Cell<bool>,
 }
 
 impl<C: Default> Reloader<C> {
@@ -155,18 +159,19 @@ impl<C: Default> Reloader<C> {
     /// the action, the result and the program's own fields) says what
     /// changed and what waits for a restart, followed by the unknown-keys
     /// warning if the files name any. A configuration that does not load
-    /// (a bad value, an unreadable file) changes nothing: one `reload`
+    /// (a bad value, an unreadable file, a file read before and now gone)
+    /// changes nothing: one `reload`
     /// line, result `fail`, at ERROR with the error, and `None`.
     pub fn reload(&self, running: &C, line: impl Fn(Outcome) -> LogLine) -> Option<C> {
         let reconciled = self
             .settings
-            .load(&self.path, self.required)
+            .load(&self.path, self.required.get())
             .map_err(|e| e.to_string())
-            .and_then(|(fresh, unknown)| {
+            .and_then(|(fresh, unknown, found)| {
                 let reloaded = self.settings.reconcile(running, fresh)?;
-                Ok((reloaded, unknown))
+                Ok((reloaded, unknown, found))
             });
-        let (reloaded, unknown) = match reconciled {
+        let (reloaded, unknown, found) = match reconciled {
             Ok(loaded) => loaded,
             Err(e) => {
                 error!(
@@ -178,6 +183,7 @@ impl<C: Default> Reloader<C> {
                 return None;
             }
         };
+        self.required.set(self.required.get() || found);
         let level = (self.log_level)(&reloaded.config);
         // The line shows whichever way the level moves: logged under the
         // more verbose of the old and the new level.

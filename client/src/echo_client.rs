@@ -1,5 +1,6 @@
-//! The client as a reactor [`Handler`]: for each message, resolve, connect,
-//! send, read the answer, check it, close, wait the period. Every wait is a
+//! The client as a reactor [`Handler`]: for each message, resolve, connect
+//! (to the name's addresses, staggered by `STAGGER`), send, read the
+//! answer, check it, close, wait the period. Every wait is a
 //! deadline of the loop and every blocking call is either non-blocking or off
 //! the loop thread, so SIGTERM is handled at once in every phase.
 //!
@@ -32,8 +33,11 @@ use reactor::{signal_name, Handler};
 
 use crate::config::ClientConfig;
 
-/// The one connection's token.
-const CONNECTION: Token = Token(0);
+/// How long a connect may go unanswered before the next address is tried
+/// beside it: RFC 8305's recommended connection attempt delay. A name whose
+/// first address is dead (a lost route, SYNs dropped) costs this, not the
+/// whole connect window; a working first address is not raced by others.
+const STAGGER: Duration = Duration::from_millis(250);
 /// First wait before retrying a failed connect; doubles up to `MAX_BACKOFF`.
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
@@ -47,7 +51,8 @@ const MAX_ANSWER: usize = 64 * 1024;
 enum Phase {
     /// Waiting for the lookup with this id, until the connect window ends.
     Resolving { attempts: Attempts, lookup: u64 },
-    /// A non-blocking connect in progress, until the connect window ends.
+    /// Non-blocking connects in progress, until one connects or the
+    /// connect window ends.
     Connecting(Connect),
     /// A connect attempt failed: waiting until `until` to resolve again.
     Retrying { attempts: Attempts, until: Instant },
@@ -63,7 +68,7 @@ impl Phase {
     fn deadline(&self) -> Option<Instant> {
         match self {
             Phase::Resolving { attempts, .. } => Some(attempts.window_ends),
-            Phase::Connecting(connect) => Some(connect.attempts.window_ends),
+            Phase::Connecting(connect) => Some(connect.deadline()),
             Phase::Exchanging(exchange) => Some(exchange.until),
             Phase::Retrying { until, .. } | Phase::Pausing { until } => Some(*until),
             Phase::Done(_) => None,
@@ -109,14 +114,78 @@ impl Attempts {
     }
 }
 
-/// A connect under way to `addrs[index]`; the addresses after it are tried
-/// if it fails.
+/// The connects to the addresses a name resolved to, Happy Eyeballs style
+/// (RFC 8305): the addresses are started one after the other, the next one
+/// when those in flight have not connected within [`STAGGER`] or at once
+/// when one fails; the first to connect wins and the others are closed.
 #[derive(Debug)]
 struct Connect {
     attempts: Attempts,
-    stream: TcpStream,
     addrs: Vec<SocketAddr>,
+    /// The address to start next (`addrs.len()` once all are started).
+    next: usize,
+    /// When the next address starts although those in flight still wait.
+    next_start: Instant,
+    /// The connects in flight, each registered under the token of its
+    /// address's position in `addrs`.
+    racing: Vec<Racer>,
+    /// Why the last address of this round failed, if one did.
+    failed: Option<String>,
+}
+
+/// One connect in flight.
+#[derive(Debug)]
+struct Racer {
     index: usize,
+    stream: TcpStream,
+}
+
+impl Connect {
+    /// The window's end, or the next address's start if that comes first.
+    fn deadline(&self) -> Instant {
+        if self.next < self.addrs.len() {
+            self.next_start.min(self.attempts.window_ends)
+        } else {
+            self.attempts.window_ends
+        }
+    }
+
+    /// Starts connecting to the next address; one that fails at once (no
+    /// route, no socket) is skipped for the one after it. Returns whether a
+    /// connect was started.
+    fn start_next(&mut self, registry: &Registry, now: Instant) -> bool {
+        while let Some(&addr) = self.addrs.get(self.next) {
+            let index = self.next;
+            self.next += 1;
+            match start_connect(registry, addr, Token(index)) {
+                Ok(stream) => {
+                    self.racing.push(Racer { index, stream });
+                    self.next_start = now + STAGGER;
+                    return true;
+                }
+                Err(why) => self.fail(why),
+            }
+        }
+        false
+    }
+
+    /// Notes why an address failed: what the final line reports if the
+    /// window ends while the others still wait.
+    fn fail(&mut self, why: String) {
+        self.attempts.last_error = Some(why.clone());
+        self.failed = Some(why);
+    }
+
+    /// Closes every connect in flight; returns the addresses they were to.
+    fn close_all(&mut self, registry: &Registry) -> Vec<SocketAddr> {
+        self.racing
+            .drain(..)
+            .map(|racer| {
+                close(registry, racer.stream);
+                self.addrs[racer.index]
+            })
+            .collect()
+    }
 }
 
 /// The exchange on a connected stream: the message going out, the answer
@@ -253,7 +322,17 @@ impl EchoClient {
         answer: io::Result<Vec<SocketAddr>>,
     ) -> Phase {
         match answer {
-            Ok(addrs) => self.connect(registry, now, attempts, addrs, 0, None),
+            Ok(addrs) => {
+                let connect = Connect {
+                    attempts,
+                    addrs,
+                    next: 0,
+                    next_start: now,
+                    racing: Vec::new(),
+                    failed: None,
+                };
+                self.race(registry, now, connect)
+            }
             Err(e) => {
                 let why = format!("cannot resolve {}: {e}", self.config.server_address.host);
                 self.retry(now, attempts, why)
@@ -261,37 +340,17 @@ impl EchoClient {
         }
     }
 
-    /// Starts a non-blocking connect to `addrs[index]`, or to the next that
-    /// works; `failed` is why the address before `index` failed, if one did.
-    fn connect(
-        &mut self,
-        registry: &Registry,
-        now: Instant,
-        mut attempts: Attempts,
-        addrs: Vec<SocketAddr>,
-        mut index: usize,
-        mut failed: Option<String>,
-    ) -> Phase {
-        while let Some(&addr) = addrs.get(index) {
-            match start_connect(registry, addr) {
-                Ok(stream) => {
-                    if failed.is_some() {
-                        attempts.last_error = failed;
-                    }
-                    return Phase::Connecting(Connect {
-                        attempts,
-                        stream,
-                        addrs,
-                        index,
-                    });
-                }
-                Err(why) => failed = Some(why),
-            }
-            index += 1;
+    /// Starts the next address if none is in flight (the first, or after
+    /// a failure); once every address has failed, waits to try again.
+    fn race(&mut self, registry: &Registry, now: Instant, mut connect: Connect) -> Phase {
+        if connect.racing.is_empty() && !connect.start_next(registry, now) {
+            // None tried at all means the name had none.
+            let why = connect
+                .failed
+                .unwrap_or_else(|| "name has no address".into());
+            return self.retry(now, connect.attempts, why);
         }
-        // No address left; none tried at all means the name had none.
-        let why = failed.unwrap_or_else(|| "name has no address".into());
-        self.retry(now, attempts, why)
+        Phase::Connecting(connect)
     }
 
     /// An attempt failed: wait and try again, unless the window is over.
@@ -319,15 +378,28 @@ impl EchoClient {
         Phase::Retrying { attempts, until }
     }
 
-    /// The connect may have finished, one way or the other.
-    fn connecting(&mut self, registry: &Registry, now: Instant, connect: Connect) -> Phase {
-        let stream = &connect.stream;
+    /// The connect registered under `token` may have finished, one way or
+    /// the other.
+    fn connecting(
+        &mut self,
+        registry: &Registry,
+        now: Instant,
+        mut connect: Connect,
+        token: Token,
+    ) -> Phase {
+        let Some(at) = connect.racing.iter().position(|r| Token(r.index) == token) else {
+            return Phase::Connecting(connect); // a connect already closed
+        };
+        let stream = &connect.racing[at].stream;
         let failure = match (stream.take_error(), stream.peer_addr()) {
             (Ok(Some(e)) | Err(e), _) => e,
             (Ok(None), Ok(_)) => {
-                // Connected: the stream stays registered as it is.
+                // Connected: the stream stays registered as it is, the
+                // others are closed.
+                let winner = connect.racing.swap_remove(at);
+                connect.close_all(registry);
                 let exchange = Exchange {
-                    stream: connect.stream,
+                    stream: winner.stream,
                     sent: 0,
                     answer: LineFramer::new(MAX_ANSWER),
                     until: now + self.config.response_timeout.duration,
@@ -339,15 +411,15 @@ impl EchoClient {
             }
             (Ok(None), Err(e)) => e,
         };
-        let Connect {
-            attempts,
-            stream,
-            addrs,
-            index,
-        } = connect;
-        close(registry, stream);
-        let why = format!("connect to {} failed: {failure}", addrs[index]);
-        self.connect(registry, now, attempts, addrs, index + 1, Some(why))
+        let loser = connect.racing.swap_remove(at);
+        close(registry, loser.stream);
+        connect.fail(format!(
+            "connect to {} failed: {failure}",
+            connect.addrs[loser.index]
+        ));
+        // The next address starts at once, beside those still in flight.
+        connect.start_next(registry, now);
+        self.race(registry, now, connect)
     }
 
     /// Writes what is left of the message and reads what there is of the answer.
@@ -404,15 +476,17 @@ impl EchoClient {
                 let why = attempts.cut_short(|| format!("resolving {host} timed out"));
                 self.retry(now, attempts, why)
             }
-            Phase::Connecting(Connect {
-                mut attempts,
-                stream,
-                addrs,
-                index,
-            }) => {
-                close(registry, stream);
-                let why = attempts.cut_short(|| format!("connect to {} timed out", addrs[index]));
-                self.retry(now, attempts, why)
+            Phase::Connecting(mut connect) if now < connect.attempts.window_ends => {
+                // None has connected within the stagger: the next joins them.
+                connect.start_next(registry, now);
+                Phase::Connecting(connect)
+            }
+            Phase::Connecting(mut connect) => {
+                let pending = connect.close_all(registry);
+                let why = connect
+                    .attempts
+                    .cut_short(|| format!("connect to {} timed out", list(&pending)));
+                self.retry(now, connect.attempts, why)
             }
             Phase::Retrying { attempts, .. } => self.resolve(now, attempts),
             Phase::Exchanging(exchange) => {
@@ -426,21 +500,27 @@ impl EchoClient {
 
     /// SIGTERM, SIGINT or SIGQUIT: close what is open, say so, stop.
     fn shut_down(&mut self, registry: &Registry, phase: Phase) -> Phase {
-        let stream = match phase {
-            Phase::Connecting(Connect { stream, .. })
-            | Phase::Exchanging(Exchange { stream, .. }) => Some(stream),
-            _ => None,
+        // Each socket with the server it was connected or connecting to.
+        let open: Vec<(TcpStream, String)> = match phase {
+            Phase::Connecting(connect) => connect
+                .racing
+                .into_iter()
+                .map(|racer| (racer.stream, connect.addrs[racer.index].to_string()))
+                .collect(),
+            Phase::Exchanging(Exchange { stream, .. }) => {
+                let peer = stream
+                    .peer_addr()
+                    .map_or_else(|_| "-".to_owned(), |a| a.to_string());
+                vec![(stream, peer)]
+            }
+            _ => Vec::new(),
         };
-        if let Some(mut stream) = stream {
-            let _ = registry.deregister(&mut stream);
-            let peer = stream
-                .peer_addr()
-                .map_or_else(|_| "-".to_owned(), |a| a.to_string());
-            drop(stream);
+        for (stream, server) in open {
+            close(registry, stream);
             info!(
                 "{}",
                 self.client_line("close_connection", Outcome::Success)
-                    .field("server", peer)
+                    .field("server", server)
             );
         }
         info!("{}", self.client_line("shutdown", Outcome::Success));
@@ -449,18 +529,20 @@ impl EchoClient {
     }
 }
 
-/// Opens a non-blocking connect to `addr`, registered for both interests:
-/// WRITABLE says the connect finished, READABLE then brings the answer,
-/// without touching the registration in between.
-fn start_connect(registry: &Registry, addr: SocketAddr) -> Result<TcpStream, String> {
+/// `a, b, c`: addresses in a line.
+fn list(addrs: &[SocketAddr]) -> String {
+    let shown: Vec<String> = addrs.iter().map(SocketAddr::to_string).collect();
+    shown.join(", ")
+}
+
+/// Opens a non-blocking connect to `addr`, registered under `token` for both
+/// interests: WRITABLE says the connect finished, READABLE then brings the
+/// answer, without touching the registration in between.
+fn start_connect(registry: &Registry, addr: SocketAddr, token: Token) -> Result<TcpStream, String> {
     let mut stream =
         TcpStream::connect(addr).map_err(|e| format!("connect to {addr} failed: {e}"))?;
     registry
-        .register(
-            &mut stream,
-            CONNECTION,
-            Interest::READABLE | Interest::WRITABLE,
-        )
+        .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
         .map_err(|e| format!("cannot register socket: {e}"))?;
     Ok(stream)
 }
@@ -474,12 +556,9 @@ impl Handler for EchoClient {
     type Outcome = ExitCode;
 
     fn on_ready(&mut self, registry: &Registry, event: &Event) {
-        if event.token() != CONNECTION {
-            return;
-        }
         let now = Instant::now();
         self.step(|client, phase| match phase {
-            Phase::Connecting(connect) => client.connecting(registry, now, connect),
+            Phase::Connecting(connect) => client.connecting(registry, now, connect, event.token()),
             Phase::Exchanging(exchange) => client.exchanging(registry, now, exchange),
             other => other, // a stale event for a socket already closed
         });
@@ -563,6 +642,25 @@ mod tests {
         assert_eq!(waits, [50, 100, 200, 400, 800, 1000, 1000]);
         let mut short = Attempts::new(now + Duration::from_millis(30));
         assert_eq!(short.next_wait(now), now + Duration::from_millis(30));
+    }
+
+    #[test]
+    fn the_next_address_is_due_after_the_stagger_until_all_are_started() {
+        let now = Instant::now();
+        let mut connect = Connect {
+            attempts: Attempts::new(now + Duration::from_secs(10)),
+            addrs: vec![([0, 0, 0, 1], 1).into(), ([0, 0, 0, 2], 1).into()],
+            next: 1,
+            next_start: now + STAGGER,
+            racing: Vec::new(),
+            failed: None,
+        };
+        assert_eq!(connect.deadline(), now + STAGGER);
+        connect.attempts.window_ends = now + Duration::from_millis(100);
+        assert_eq!(connect.deadline(), now + Duration::from_millis(100));
+        connect.attempts.window_ends = now + Duration::from_secs(10);
+        connect.next = 2;
+        assert_eq!(connect.deadline(), now + Duration::from_secs(10));
     }
 
     #[test]

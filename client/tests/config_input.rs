@@ -1,6 +1,7 @@
 //! The real client binary against config input that could hang it or
-//! mislead its user: paths that are not regular files, oversized files, a
-//! byte order mark, unknown keys, huge values, timeouts that cannot work.
+//! mislead its user: paths that are not regular files, oversized files,
+//! YAML that would expand or nest without bound, a byte order mark, unknown
+//! keys, huge values, timeouts that cannot work.
 
 use std::path::Path;
 use std::time::Duration;
@@ -58,6 +59,34 @@ fn file_over_one_mib_is_refused() {
         &[],
         &["--config", "big.yaml"],
         &["big.yaml: larger than 1 MiB"],
+    );
+}
+
+#[test]
+fn yaml_aliases_are_refused_before_anything_is_expanded() {
+    // Expanded, the aliases would be several GiB: under the 512 MiB cap the
+    // client would abort instead of exiting 1 with one line.
+    let dir = scratch_dir("client-aliases");
+    std::fs::write(dir.join("config.yaml"), testkit::yaml_alias_bomb()).unwrap();
+    let line = refuses(
+        &dir,
+        &[],
+        &[],
+        &["cannot use config file config.yaml: YAML aliases (*name) are not accepted in a config file, at line 2 column 8"],
+    );
+    assert!(line.len() < 200, "{line}");
+}
+
+#[test]
+fn nesting_deeper_than_the_limit_is_refused_not_a_stack_overflow() {
+    let dir = scratch_dir("client-deep");
+    let text = format!("loop:\n{}0\n", "- ".repeat(200_000));
+    std::fs::write(dir.join("deep.yaml"), text).unwrap();
+    refuses(
+        &dir,
+        &[],
+        &["--config", "deep.yaml"],
+        &["deep.yaml: nested more than 32 levels deep"],
     );
 }
 

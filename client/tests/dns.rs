@@ -8,10 +8,9 @@
 
 use std::net::UdpSocket;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use testkit::{binary, scratch_dir, Program, SIGTERM};
+use testkit::{command_with_file_over, scratch_dir, Program, SIGTERM};
 
 const SECOND: Duration = Duration::from_secs(1);
 const PATIENCE: Duration = Duration::from_secs(15);
@@ -22,13 +21,6 @@ fn client_with_dead_resolver(
     nameserver: &str,
     extra: &[(&str, &str)],
 ) -> Option<(Program, UdpSocket)> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: needs root for a private mount namespace");
-        return None;
-    }
-    let resolver = UdpSocket::bind((nameserver, 53)).expect("bind the dead resolver");
-    resolver.set_read_timeout(Some(PATIENCE)).unwrap();
     let dir = scratch_dir(tag);
     let resolv_conf = dir.join("resolv.conf");
     std::fs::write(
@@ -36,21 +28,11 @@ fn client_with_dead_resolver(
         format!("nameserver {nameserver}\noptions timeout:30 attempts:1\n"),
     )
     .unwrap();
-    let mut command = Command::new("unshare");
-    command
-        .args([
-            "-m",
-            "sh",
-            "-c",
-            "mount --bind \"$0\" /etc/resolv.conf && exec \"$1\"",
-        ])
-        .arg(&resolv_conf)
-        .arg(binary("client"))
-        .current_dir(&dir)
-        .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .env("CLI_SERVER_ADDRESS", "server.tp0.example:12345")
-        .envs(extra.iter().copied());
+    let mut env = vec![("CLI_SERVER_ADDRESS", "server.tp0.example:12345")];
+    env.extend_from_slice(extra);
+    let command = command_with_file_over("client", &dir, "/etc/resolv.conf", &resolv_conf, &env)?;
+    let resolver = UdpSocket::bind((nameserver, 53)).expect("bind the dead resolver");
+    resolver.set_read_timeout(Some(PATIENCE)).unwrap();
     Some((Program::spawn("client", command), resolver))
 }
 

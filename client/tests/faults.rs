@@ -209,6 +209,22 @@ fn full_answer_without_its_newline_then_close_is_a_wrong_answer() {
 }
 
 #[test]
+fn wrong_answer_with_line_separators_and_bidi_controls_is_logged_escaped() {
+    let port = peer(|mut stream| {
+        read_first_line(&mut stream);
+        let _ = stream.write_all("[CLIENT 1]\u{2028}fake\u{2029}\u{202e}x\u{feff}\n".as_bytes());
+    });
+    let mut client = client(&local(port), &[]);
+    let (status, _) = client.wait_exit(PATIENCE);
+    assert_eq!(status.code(), Some(1), "{:?}", client.lines());
+    let line = assert_one_failure(&client, &["answer differs"]);
+    assert!(
+        line.ends_with("| answer: [CLIENT 1]\\u{2028}fake\\u{2029}\\u{202e}x\\u{feff}\\n"),
+        "{line}"
+    );
+}
+
+#[test]
 fn reset_instead_of_an_answer_is_a_receive_failure() {
     let port = peer(|mut stream| {
         read_first_line(&mut stream);

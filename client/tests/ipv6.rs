@@ -2,10 +2,9 @@
 //! literal (`[::1]:port`) and through a name that resolves to `::1` only.
 //! Where the host has no IPv6 these tests say so and pass without running.
 
-use std::process::Command;
 use std::time::Duration;
 
-use testkit::{binary, ipv6_loopback, scratch_dir, start_server, Program, SIGTERM};
+use testkit::{command_with_file_over, ipv6_loopback, scratch_dir, start_server, Program, SIGTERM};
 
 const PATIENCE: Duration = Duration::from_secs(15);
 
@@ -63,33 +62,21 @@ fn client_exchanges_with_the_server_under_a_name_that_resolves_to_ipv6_only() {
         eprintln!("skipped: this host has no IPv6 loopback");
         return;
     }
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: needs root for a private mount namespace");
-        return;
-    }
     let (mut server, port) = start_server(&[]);
     let dir = scratch_dir("client-ipv6-name");
     let hosts = dir.join("hosts");
     std::fs::write(&hosts, "::1 v6only.tp0.example\n").unwrap();
-    let mut command = Command::new("unshare");
-    command
-        .args([
-            "-m",
-            "sh",
-            "-c",
-            "mount --bind \"$0\" /etc/hosts && exec \"$1\"",
-        ])
-        .arg(&hosts)
-        .arg(binary("client"))
-        .current_dir(&dir)
-        .env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .env("CLI_ID", "6")
-        .env("CLI_SERVER_ADDRESS", format!("v6only.tp0.example:{port}"))
-        .env("CLI_LOOP_AMOUNT", "2")
-        .env("CLI_LOOP_PERIOD", "50ms")
-        .env("CLI_SERVER_CONNECT_WINDOW", "2s");
+    let address = format!("v6only.tp0.example:{port}");
+    let env = [
+        ("CLI_ID", "6"),
+        ("CLI_SERVER_ADDRESS", address.as_str()),
+        ("CLI_LOOP_AMOUNT", "2"),
+        ("CLI_LOOP_PERIOD", "50ms"),
+        ("CLI_SERVER_CONNECT_WINDOW", "2s"),
+    ];
+    let Some(command) = command_with_file_over("client", &dir, "/etc/hosts", &hosts, &env) else {
+        return;
+    };
     let mut client = Program::spawn("client", command);
     assert_two_exchanges(&mut client, &server);
     assert!(server.stop_with(SIGTERM, PATIENCE).0.success());

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use app::logline::parse_line;
-use testkit::{scratch_dir, start_server, Program};
+use testkit::{scratch_dir, start_server, start_with_memory_cap, yaml_alias_bomb, Program};
 
 const PATIENCE: Duration = Duration::from_secs(15);
 const ANSWERED: &str = "action: receive_message | result: success | client_id: 4";
@@ -33,6 +33,16 @@ fn client_of(port: u16) -> (Program, std::path::PathBuf) {
 /// The messages of client 4 the server echoed.
 fn echoed(server: &Program) -> usize {
     server.lines_with(&["msg: [CLIENT 4] Message N°"]).len()
+}
+
+/// The client's whole run went as at start: exit 0, every answer logged,
+/// the loop's end, every message echoed.
+fn assert_the_run_completes(client: &mut Program, server: &Program) {
+    let (status, _) = client.wait_exit(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0), "{:?}", client.lines());
+    assert_eq!(client.lines_with(&[ANSWERED]).len(), AMOUNT as usize);
+    client.wait_line(&["action: loop_finished | result: success"], PATIENCE);
+    assert!(testkit::wait_until(PATIENCE, || echoed(server) == AMOUNT as usize));
 }
 
 #[test]
@@ -78,9 +88,44 @@ fn a_broken_config_keeps_the_running_one_and_the_run_completes() {
         "{line}"
     );
     // Still at INFO, still the same run: every answer logged, then the end.
-    let (status, _) = client.wait_exit(Duration::from_secs(30));
-    assert_eq!(status.code(), Some(0), "{:?}", client.lines());
-    assert_eq!(client.lines_with(&[ANSWERED]).len(), AMOUNT as usize);
-    client.wait_line(&["action: loop_finished | result: success"], PATIENCE);
-    assert!(testkit::wait_until(PATIENCE, || echoed(&server) == AMOUNT as usize));
+    assert_the_run_completes(&mut client, &server);
+}
+
+#[test]
+fn yaml_aliases_are_refused_and_the_run_completes() {
+    let (server, port) = start_server(&[]);
+    let dir = scratch_dir("client-reload-aliases");
+    write_yaml(&dir, port, AMOUNT, "INFO");
+    // Capped at 512 MiB: a client that expanded the aliases would abort
+    // here instead of taking the machine's memory.
+    let mut client = start_with_memory_cap("client", &dir, &[], &[], 512 << 20);
+    client.wait_line(&[ANSWERED], PATIENCE);
+    std::fs::write(dir.join("config.yaml"), yaml_alias_bomb()).unwrap();
+    client.signal(libc::SIGHUP);
+    let line = client.wait_line(&["action: reload | result: fail"], PATIENCE);
+    assert!(
+        line.ends_with(
+            "client_id: 4 | error: cannot use config file config.yaml: YAML aliases (*name) \
+             are not accepted in a config file, at line 2 column 8 | config: unchanged"
+        ),
+        "{line}"
+    );
+    assert_the_run_completes(&mut client, &server);
+}
+
+#[test]
+fn config_yaml_deleted_since_start_is_a_failed_reload_and_the_run_completes() {
+    let (server, port) = start_server(&[]);
+    let (mut client, dir) = client_of(port);
+    std::fs::remove_file(dir.join("config.yaml")).unwrap();
+    client.signal(libc::SIGHUP);
+    let line = client.wait_line(&["action: reload | result: fail"], PATIENCE);
+    assert!(
+        line.ends_with(
+            "client_id: 4 | error: cannot use config file config.yaml: No such file or \
+             directory (os error 2) | config: unchanged"
+        ),
+        "{line}"
+    );
+    assert_the_run_completes(&mut client, &server);
 }

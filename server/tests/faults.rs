@@ -680,8 +680,9 @@ fn flood_of_two_thousand_connections_is_served_and_every_descriptor_returned() {
 #[test]
 fn odd_bytes_are_echoed_exactly_and_logged_on_one_escaped_line() {
     let (mut server, port) = start_server(&[]);
-    let messages: [&[u8]; 6] = [
+    let messages: [&[u8]; 7] = [
         b"a|b\r\n",
+        "x\u{2028}y\u{2029}\u{202e}z\u{2066}\u{feff}\n".as_bytes(),
         b"c\\d\te\n",
         b"\xff\xfe\n",
         b"\0\n",
@@ -698,6 +699,7 @@ fn odd_bytes_are_echoed_exactly_and_logged_on_one_escaped_line() {
     );
     let expected_ends = [
         "| msg: a\\x7cb\\r",
+        "| msg: x\\u{2028}y\\u{2029}\\u{202e}z\\u{2066}\\u{feff}",
         "| msg: c\\\\d\\te",
         "| msg: \\xff\\xfe",
         "| msg: \\u{0}",
@@ -708,8 +710,10 @@ fn odd_bytes_are_echoed_exactly_and_logged_on_one_escaped_line() {
         assert!(line.ends_with(end), "{line:?} should end with {end:?}");
         assert_eq!(line.matches(" | ").count(), 3, "{line:?}");
     }
-    // Every line the server wrote is a whole log line: nothing was split.
+    // Every line the server wrote is a whole log line: nothing was split,
+    // not even by a reader that breaks lines at U+2028 / U+2029.
     for line in server.lines() {
+        assert!(!line.contains(['\u{2028}', '\u{2029}']), "{line:?}");
         let stamp = line.get(..20).unwrap_or("");
         assert!(
             stamp.len() == 20 && stamp.as_bytes()[4] == b'-' && stamp.as_bytes()[13] == b':',

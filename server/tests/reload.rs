@@ -52,6 +52,16 @@ fn level(line: &str) -> &str {
     parse_line(line).expect("a contract line").level
 }
 
+/// After a failed reload: `config.ini` rewritten with `settings`, the next
+/// SIGHUP succeeds with `changed: <changed>`; then SIGTERM and exit 0.
+fn fixed_then_stopped(mut server: Program, dir: &Path, port: u16, settings: &str, changed: &str) {
+    write_ini(dir, port, settings);
+    let line = reload(&server, &["result: success"]);
+    assert!(line.ends_with(&format!("changed: {changed}")), "{line}");
+    let (status, _) = server.stop_with(libc::SIGTERM, PATIENCE);
+    assert_eq!(status.code(), Some(0));
+}
+
 /// SIGTERM: exit 0, and no `result: fail` line in the whole run.
 fn stop_cleanly(mut server: Program) {
     let (status, _) = server.stop_with(libc::SIGTERM, PATIENCE);
@@ -100,7 +110,7 @@ fn a_new_log_level_applies_at_once_and_the_connection_held_across_it_completes()
 
 #[test]
 fn a_broken_config_keeps_the_running_one_whole() {
-    let (mut server, port, dir) = server_with_ini("LOGGING_LEVEL = INFO\n");
+    let (server, port, dir) = server_with_ini("LOGGING_LEVEL = INFO\n");
     // A valid new level beside a bad value: neither applies (at ERROR the
     // exchanges below would not be logged).
     write_ini(
@@ -128,11 +138,54 @@ fn a_broken_config_keeps_the_running_one_whole() {
 
     // Fixed: the next SIGHUP applies it.
     std::fs::remove_dir(dir.join("config.ini")).unwrap();
-    write_ini(&dir, port, "LOGGING_LEVEL = ERROR\n");
+    fixed_then_stopped(
+        server,
+        &dir,
+        port,
+        "LOGGING_LEVEL = ERROR\n",
+        "logging_level=ERROR",
+    );
+}
+
+#[test]
+fn the_config_file_deleted_since_start_is_a_failed_reload_not_the_defaults() {
+    let (server, port, dir) = server_with_ini("LOGGING_LEVEL = DEBUG\n");
+    std::fs::remove_file(dir.join("config.ini")).unwrap();
+    let line = reload(&server, &["result: fail"]);
+    assert!(
+        line.ends_with(
+            "error: cannot use config file config.ini: No such file or directory (os error 2) \
+             | config: unchanged"
+        ),
+        "{line}"
+    );
+    assert_eq!(exchange(port, b"still\n"), b"still\n");
+    // Back as it was: nothing changed, so DEBUG was still in force (not
+    // the default INFO).
+    fixed_then_stopped(server, &dir, port, "LOGGING_LEVEL = DEBUG\n", "none");
+}
+
+#[test]
+fn started_without_a_config_file_a_reload_without_one_is_fine_until_one_was_read() {
+    let port = free_port();
+    let dir = scratch_dir("server-reload-none");
+    let port_text = port.to_string();
+    let server = Program::start("server", &dir, &[("SERVER_PORT", &port_text)], &[]);
+    server.wait_line(&["action: listen | result: success"], PATIENCE);
     let line = reload(&server, &["result: success"]);
-    assert!(line.ends_with("changed: logging_level=ERROR"), "{line}");
-    let (status, _) = server.stop_with(libc::SIGTERM, PATIENCE);
-    assert_eq!(status.code(), Some(0));
+    assert!(
+        line.ends_with("action: reload | result: success | changed: none"),
+        "{line}"
+    );
+    // A file that appears is read; once read, it must stay.
+    write_ini(&dir, port, "LOGGING_LEVEL = DEBUG\n");
+    reload(
+        &server,
+        &["result: success", "changed: logging_level=DEBUG"],
+    );
+    std::fs::remove_file(dir.join("config.ini")).unwrap();
+    reload(&server, &["result: fail", "No such file or directory"]);
+    fixed_then_stopped(server, &dir, port, "LOGGING_LEVEL = DEBUG\n", "none");
 }
 
 #[test]

@@ -457,6 +457,19 @@ pub fn make_fifo(path: &Path) {
     );
 }
 
+/// A YAML text of a few hundred bytes whose aliases of aliases ("billion
+/// laughs") expand to 9^9 strings, several GiB once built as a tree: what
+/// a config file must be refused for before anything is expanded. The first
+/// alias is at line 2, column 8.
+pub fn yaml_alias_bomb() -> String {
+    let mut text = String::from("a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for (prev, name) in "abcdefgh".chars().zip("bcdefghi".chars()) {
+        let refs = vec![format!("*{prev}"); 9].join(", ");
+        text.push_str(&format!("{name}: &{name} [{refs}]\n"));
+    }
+    text
+}
+
 /// Like [`Program::start`], with the address space of the program capped at
 /// `bytes` (`RLIMIT_AS`), so that a program that would read without limit
 /// fails inside the test instead of eating the machine's memory.
@@ -534,6 +547,42 @@ fn command_in(name: &str, dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Co
         .env_clear()
         .envs(env.iter().copied());
     command
+}
+
+/// The workspace binary `name` in a mount namespace of its own
+/// (`unshare -m`) where `file` is bind-mounted over `target` (a private
+/// `/etc/hosts` or `/etc/resolv.conf`; the host's stays as it is), run in
+/// `dir` with only `PATH` and `env`. The shell `exec`s the binary, so the
+/// pid is the binary's. `None`, with the reason printed, when the test does
+/// not run as root (as CI does), which a mount namespace needs.
+pub fn command_with_file_over(
+    name: &str,
+    dir: &Path,
+    target: &str,
+    file: &Path,
+    env: &[(&str, &str)],
+) -> Option<Command> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root for a private mount namespace");
+        return None;
+    }
+    let mut command = Command::new("unshare");
+    command
+        .args([
+            "-m",
+            "sh",
+            "-c",
+            "mount --bind \"$0\" \"$1\" && exec \"$2\"",
+        ])
+        .arg(file)
+        .arg(target)
+        .arg(binary(name))
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .envs(env.iter().copied());
+    Some(command)
 }
 
 /// The names in `dir`, sorted: what a command left behind.

@@ -2,6 +2,8 @@
 //! length and escaped, so that a 100 KB value or a key with a newline in it
 //! still makes one short line.
 
+use crate::logline::escaped_as_code;
+
 /// Characters of a value shown before it is cut.
 const SHOWN_CHARS: usize = 64;
 
@@ -14,12 +16,13 @@ pub fn quote(value: &str) -> String {
     }
 }
 
-/// `text` without quotes, control characters escaped, cut like [`quote`]:
-/// for a message written straight to stderr.
+/// `text` without quotes, escaped as a log line value is (control
+/// characters, line separators, bidi controls), cut like [`quote`]: for a
+/// message written straight to stderr.
 pub fn one_line(text: &str) -> String {
     let mut out = String::with_capacity(text.len().min(4 * SHOWN_CHARS));
     for c in shorten(text).chars() {
-        if c.is_control() {
+        if escaped_as_code(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);
@@ -53,6 +56,8 @@ mod tests {
         assert_eq!(quote("abc"), "\"abc\"");
         assert_eq!(quote("a\nb|\"c"), "\"a\\nb|\\\"c\"");
         assert_eq!(one_line("a\nb\u{1b}"), "a\\nb\\u{1b}");
+        assert_eq!(one_line("a\u{2028}b\u{202e}"), "a\\u{2028}b\\u{202e}");
+        assert_eq!(quote("a\u{2029}b\u{feff}"), "\"a\\u{2029}b\\u{feff}\"");
         let exactly = "x".repeat(SHOWN_CHARS);
         assert_eq!(quote(&exactly), format!("\"{exactly}\""));
     }

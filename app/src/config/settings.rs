@@ -93,13 +93,15 @@ pub struct Table<C: 'static> {
 impl<C: Default> Table<C> {
     /// Reads every setting from the environment and the file at `path`
     /// (which must exist when `required`); also returns the keys given that
-    /// no setting reads.
+    /// no setting reads, and whether the file was there.
     pub fn load(
         &self,
         path: &std::path::Path,
         required: bool,
-    ) -> Result<(C, UnknownKeys), ConfigError> {
-        self.read(&Layers::load(path, required, self.format)?)
+    ) -> Result<(C, UnknownKeys, bool), ConfigError> {
+        let layers = Layers::load(path, required, self.format)?;
+        let (config, unknown) = self.read(&layers)?;
+        Ok((config, unknown, layers.file_found()))
     }
 
     /// Reads every setting from explicit layers. `C::default()` is only the
