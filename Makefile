@@ -24,7 +24,7 @@ E2E_COMPOSE_FLAVOURS := $(shell docker-compose version >/dev/null 2>&1 && echo v
 
 # Every shell script of the project, each in the dialect its first line names
 # (POSIX sh for `#!/bin/sh`).
-SHELL_SCRIPTS := $(shell git ls-files '*.sh' .ci/run .ci/compose-v2 2>/dev/null)
+SHELL_SCRIPTS := $(shell git ls-files '*.sh' .ci)
 
 lint:
 	cargo fmt --all --check
