@@ -6,13 +6,20 @@
 //! Log output never blocks the loop. Lines are formatted by `env_logger`
 //! into a queue; once per turn of the loop, just before it blocks in `poll`,
 //! [`flush`] hands the turn's lines to a writer thread, which writes them to
-//! stderr in one `write` per batch. With a healthy stderr no line is lost,
-//! reordered or held back past the turn that logged it. With a stderr that
-//! does not keep up (a pipe nobody reads, a slow log driver) the loop goes
-//! on: at most [`BUFFER_LIMIT`] bytes wait, later lines are dropped and
-//! counted, and once output moves again one line, in place of the lost ones,
-//! says how many were lost (see [`dropped_report`]). At exit [`drain`] gives
-//! pending lines a bounded time.
+//! stderr (and a turn that logs more than [`HANDOFF`] bytes hands them over
+//! as it goes, so the writer works beside it). With a healthy stderr no line
+//! is lost, reordered or held back past the turn that logged it, however
+//! many a turn logs: up to [`HARD_LIMIT`] bytes may wait while the writer
+//! keeps moving. With a stderr that stalls (a pipe nobody reads: no byte
+//! written for [`STALL`]) the loop goes on: at most [`BUFFER_LIMIT`] bytes
+//! wait, later lines are dropped and counted, and once output moves again
+//! one line, in place of the lost ones, says how many were lost (see
+//! [`dropped_report`]). A line longer than [`MAX_LINE`] is cut, never
+//! dropped for its length. At exit [`drain`] gives pending lines a bounded
+//! time.
+//!
+//! The writer thread is not optional: a program that cannot start it stops
+//! at once (see [`init`]) rather than run a loop that could block on fd 2.
 //!
 //! The writer uses fd 2 directly: no `O_NONBLOCK` on it (that flag belongs to
 //! the open file description, shared with whoever else holds it: a terminal,
@@ -29,9 +36,25 @@ use log::{Level, LevelFilter};
 
 use crate::{LogLine, Outcome};
 
-/// Most bytes of log output that may wait for stderr (queued plus being
-/// written); beyond it lines are dropped and counted.
+/// Most bytes of log output that may wait for a stalled stderr (queued plus
+/// being written); beyond it lines are dropped and counted.
 pub const BUFFER_LIMIT: usize = 1 << 20;
+/// Most bytes that may wait for a stderr that is moving: a shutdown that
+/// closes 50,000 connections logs about 6 MiB in one turn, faster than any
+/// writer, and loses none of it. Memory stays bounded by this.
+pub const HARD_LIMIT: usize = 16 << 20;
+/// A write that has made no progress for this long is a stalled stderr.
+pub const STALL: Duration = Duration::from_millis(100);
+/// Queued bytes past which the loop hands lines to the writer before its
+/// turn ends.
+pub const HANDOFF: usize = 64 << 10;
+/// Longest line written whole; a longer one is cut here (at a character
+/// boundary) and says so. A 64 KiB message of control bytes escapes to
+/// about 384 KiB.
+pub const MAX_LINE: usize = 256 << 10;
+/// The writer writes a batch in pieces of this size, noting its progress
+/// after each, so a large batch to a moving stderr is not taken for a stall.
+const WRITE_PIECE: usize = 64 << 10;
 
 /// What waits for stderr, shared by the loggers and the writer thread.
 #[derive(Debug)]
@@ -40,21 +63,24 @@ struct Output {
     queued: Vec<u8>,
     /// The loop has flushed: the writer may take `queued`.
     flushed: bool,
-    /// Bytes the writer is writing right now.
+    /// Bytes of the batch being written not yet written.
     in_flight: usize,
+    /// When the writer last wrote a piece (or took a batch).
+    progress_at: Option<Instant>,
     /// Lines lost since the last report; while non-zero every line is
     /// dropped, so none is written out of place before the report.
     dropped: u64,
-    /// A writer thread runs; without one, [`flush`] writes itself.
-    writer: bool,
+    /// The limit in force when the first of them was dropped.
+    dropped_at_limit: usize,
 }
 
 static OUTPUT: Mutex<Output> = Mutex::new(Output {
     queued: Vec::new(),
     flushed: false,
     in_flight: 0,
+    progress_at: None,
     dropped: 0,
-    writer: false,
+    dropped_at_limit: 0,
 });
 /// Signalled when there is a batch for the writer.
 static WORK: Condvar = Condvar::new();
@@ -69,19 +95,41 @@ fn lock_output() -> MutexGuard<'static, Output> {
 }
 
 impl Output {
-    /// Queues one line, or drops it when the buffer is full.
-    fn push(&mut self, line: &[u8]) {
-        let room = BUFFER_LIMIT.saturating_sub(self.in_flight + self.queued.len());
+    /// Queues one line (cut to [`MAX_LINE`]), or drops it when what waits
+    /// is at the limit in force; returns whether the writer should start on
+    /// the queue now ([`HANDOFF`]).
+    fn push(&mut self, line: &[u8], now: Instant) -> bool {
+        let line = cut_to_max_line(line);
+        let limit = self.limit(now);
+        let room = limit.saturating_sub(self.in_flight + self.queued.len());
         if self.dropped > 0 || line.len() > room {
-            self.dropped += 1;
-            // A line longer than the whole buffer, with nothing else waiting:
-            // no batch will end to report it, so report it now.
-            if self.idle() {
-                self.report_dropped(SystemTime::now());
+            if self.dropped == 0 {
+                self.dropped_at_limit = limit;
             }
-        } else {
-            self.queued.extend_from_slice(line);
+            self.dropped += 1;
+            return false;
         }
+        self.queued.extend_from_slice(&line);
+        self.queued.len() >= HANDOFF
+    }
+
+    /// [`BUFFER_LIMIT`] while stderr is stalled, else [`HARD_LIMIT`].
+    fn limit(&self, now: Instant) -> usize {
+        let stalled = self.in_flight > 0
+            && self
+                .progress_at
+                .is_some_and(|at| now.saturating_duration_since(at) >= STALL);
+        if stalled {
+            BUFFER_LIMIT
+        } else {
+            HARD_LIMIT
+        }
+    }
+
+    /// The writer wrote `bytes` of its batch.
+    fn progressed(&mut self, bytes: usize, now: Instant) {
+        self.in_flight = self.in_flight.saturating_sub(bytes);
+        self.progress_at = Some(now);
     }
 
     /// After a batch is written: the report of lost lines goes where they
@@ -89,19 +137,15 @@ impl Output {
     fn batch_written(&mut self, now: SystemTime) {
         self.in_flight = 0;
         if self.dropped > 0 {
-            self.report_dropped(now);
+            let _ = write_line(
+                &mut self.queued,
+                &utc_timestamp(now),
+                Level::Error,
+                &format_args!("{}", dropped_report(self.dropped, self.dropped_at_limit)),
+            );
+            self.dropped = 0;
+            self.flushed = true;
         }
-    }
-
-    fn report_dropped(&mut self, now: SystemTime) {
-        let _ = write_line(
-            &mut self.queued,
-            &utc_timestamp(now),
-            Level::Error,
-            &format_args!("{}", dropped_report(self.dropped)),
-        );
-        self.dropped = 0;
-        self.flushed = true;
     }
 
     fn idle(&self) -> bool {
@@ -109,17 +153,31 @@ impl Output {
     }
 }
 
-/// The line that stands for `count` lost lines. It is a `fail` (lines were
-/// lost: not a normal run) at ERROR, so it shows at any configured level.
-pub fn dropped_report(count: u64) -> LogLine {
+/// `line` whole, or its first [`MAX_LINE`] bytes (at a character boundary)
+/// and a note of its length, still one line.
+fn cut_to_max_line(line: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if line.len() <= MAX_LINE {
+        return line.into();
+    }
+    // Lines are UTF-8 (formatted text): back up to the start of a character.
+    let mut end = MAX_LINE;
+    while end > 0 && line[end] & 0b1100_0000 == 0b1000_0000 {
+        end -= 1;
+    }
+    let mut cut = line[..end].to_vec();
+    let _ = writeln!(cut, " [line cut at {end} of {} bytes]", line.len() - 1);
+    cut.into()
+}
+
+/// The line that stands for `count` lost lines, dropped once `limit` bytes
+/// waited. It is a `fail` (lines were lost: not a normal run) at ERROR, so
+/// it shows at any configured level.
+pub fn dropped_report(count: u64, limit: usize) -> LogLine {
     LogLine::new("log", Outcome::Fail)
         .field("dropped_lines", count)
         .field(
             "error",
-            format_args!(
-                "stderr did not keep up, {} KiB buffer full",
-                BUFFER_LIMIT / 1024
-            ),
+            format_args!("stderr did not keep up, {} KiB buffer full", limit / 1024),
         )
 }
 
@@ -129,7 +187,11 @@ struct Queue;
 impl Write for Queue {
     fn write(&mut self, line: &[u8]) -> io::Result<usize> {
         // env_logger hands over each formatted line in one call.
-        lock_output().push(line);
+        let mut output = lock_output();
+        if output.push(line, Instant::now()) {
+            output.flushed = true;
+            WORK.notify_one();
+        }
         Ok(line.len())
     }
 
@@ -145,7 +207,11 @@ impl Write for Queue {
 /// The logger's own filter lets every level through; the level in force is
 /// `log`'s global maximum alone, which [`set_level`] can change at any time
 /// (a reload), and which the logging macros check before anything else.
-pub fn init(level: LevelFilter) {
+///
+/// An error when the writer thread cannot be started (a process limit):
+/// without it every line would be a write on the loop's thread, which a
+/// stderr nobody reads blocks for good.
+pub fn init(level: LevelFilter) -> io::Result<()> {
     let installed = env_logger::Builder::new()
         .filter_level(LevelFilter::max())
         .format(|out, record| {
@@ -163,10 +229,9 @@ pub fn init(level: LevelFilter) {
         .is_ok();
     set_level(level);
     if installed {
-        let spawned = reactor::signals::spawn_helper("log-writer", write_batches);
-        // Without a thread (none can be made) lines are written in place.
-        lock_output().writer = spawned.is_ok();
+        reactor::signals::spawn_helper("log-writer", write_batches)?;
     }
+    Ok(())
 }
 
 /// Sets the level in force from the next line on.
@@ -193,34 +258,38 @@ fn write_line(
 /// reactor calls it before each `poll` and when it stops.
 pub fn flush() {
     let mut output = lock_output();
-    if output.queued.is_empty() {
-        return;
-    }
-    if output.writer {
+    if !output.queued.is_empty() {
         output.flushed = true;
         WORK.notify_one();
-    } else {
-        let batch = std::mem::take(&mut output.queued);
-        write_stderr(&batch);
     }
 }
 
-/// Flushes, then waits until everything logged is written or `budget` has
-/// passed, whichever comes first. Called once at exit.
+/// Flushes, then waits until everything logged is written, or until the
+/// writer has made no progress for `budget`, or for [`DRAIN_CAP`] in all,
+/// whichever comes first: a healthy stderr gets every line (a shutdown's
+/// thousands of close lines included), a stalled one holds the exit back
+/// by `budget` at most. Called once at exit.
 pub fn drain(budget: Duration) {
     flush();
-    let deadline = Instant::now() + budget;
+    let start = Instant::now();
+    let cap = start + DRAIN_CAP;
     let mut output = lock_output();
     while !output.idle() {
-        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+        let now = Instant::now();
+        let moved = output.progress_at.map_or(start, |at| at.max(start));
+        let deadline = (moved + budget).min(cap);
+        let Some(left) = deadline.checked_duration_since(now) else {
             return;
         };
         output = WRITTEN
-            .wait_timeout(output, left)
+            .wait_timeout(output, left.min(budget))
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .0;
     }
 }
+
+/// Longest [`drain`] waits for a writer that keeps moving.
+pub const DRAIN_CAP: Duration = Duration::from_millis(300);
 
 /// The writer thread: takes each flushed batch and writes it in one go.
 fn write_batches() {
@@ -235,8 +304,13 @@ fn write_batches() {
         output.flushed = false;
         std::mem::swap(&mut batch, &mut output.queued);
         output.in_flight = batch.len();
+        output.progress_at = Some(Instant::now());
         drop(output);
-        write_stderr(&batch);
+        for piece in batch.chunks(WRITE_PIECE) {
+            write_stderr(piece);
+            lock_output().progressed(piece.len(), Instant::now());
+            WRITTEN.notify_all();
+        }
         batch.clear();
         output = lock_output();
         output.batch_written(SystemTime::now());
@@ -403,27 +477,32 @@ mod tests {
             queued: Vec::new(),
             flushed: false,
             in_flight: 0,
+            progress_at: None,
             dropped: 0,
-            writer: true,
+            dropped_at_limit: 0,
         }
     }
 
     #[test]
     fn a_full_buffer_drops_whole_lines_and_reports_them_in_their_place() {
         let mut output = empty_output();
+        let now = Instant::now();
         let line = vec![b'x'; 1024];
         let fit = BUFFER_LIMIT / line.len();
         for _ in 0..fit {
-            output.push(&line);
+            output.push(&line, now);
         }
         assert_eq!(output.queued.len(), fit * line.len());
-        // The writer takes the batch and blocks on it: nothing more fits.
+        // The writer takes the batch and blocks on it, writing nothing for
+        // longer than STALL: nothing more fits.
         output.in_flight = std::mem::take(&mut output.queued).len();
-        output.push(b"short\n");
-        output.push(b"later\n");
+        output.progress_at = Some(now);
+        let later = now + STALL;
+        output.push(b"short\n", later);
+        output.push(b"later\n", later);
         assert_eq!((output.dropped, output.queued.len()), (2, 0));
         output.batch_written(UNIX_EPOCH);
-        output.push(b"after\n");
+        output.push(b"after\n", later);
         let text = String::from_utf8(output.queued.clone()).unwrap();
         assert_eq!(
             text,
@@ -438,20 +517,65 @@ mod tests {
     #[test]
     fn once_lines_are_dropped_none_is_queued_before_the_report() {
         let mut output = empty_output();
+        let now = Instant::now();
         output.in_flight = BUFFER_LIMIT - 10;
-        output.push(&[b'y'; 20]);
-        output.push(b"tiny\n"); // would fit, but would land ahead of the report
+        output.progress_at = Some(now);
+        output.push(&[b'y'; 20], now + STALL);
+        output.push(b"tiny\n", now); // would fit, but would land ahead of the report
         assert_eq!((output.dropped, output.queued.len()), (2, 0));
     }
 
     #[test]
-    fn a_line_longer_than_the_buffer_is_reported_at_once() {
+    fn a_moving_stderr_may_fall_behind_by_more_than_the_stall_buffer() {
         let mut output = empty_output();
-        output.push(&vec![b'z'; BUFFER_LIMIT + 1]);
+        let now = Instant::now();
+        output.in_flight = BUFFER_LIMIT;
+        output.progress_at = Some(now);
+        // Progress within STALL: a turn that logs 10 MiB loses nothing.
+        let line = vec![b'x'; 1000];
+        let mut handoffs = 0;
+        for _ in 0..10_000 {
+            handoffs += usize::from(output.push(&line, now + STALL / 2));
+        }
         assert_eq!(output.dropped, 0);
-        let text = String::from_utf8(output.queued.clone()).unwrap();
-        assert!(text.contains("action: log | result: fail | dropped_lines: 1"));
-        output.push(b"next\n");
+        assert_eq!(output.queued.len(), 10_000 * 1000);
+        assert!(handoffs > 0, "the writer is started before the turn ends");
+        // Memory stays bounded even so.
+        output.in_flight = HARD_LIMIT - output.queued.len();
+        output.push(&line, now);
+        assert_eq!(output.dropped, 1);
+        output.batch_written(UNIX_EPOCH);
+        let text = String::from_utf8_lossy(&output.queued);
+        assert!(
+            text.ends_with(
+                "dropped_lines: 1 | error: stderr did not keep up, 16384 KiB buffer full\n"
+            ),
+            "{}",
+            &text[text.len() - 200..]
+        );
+    }
+
+    #[test]
+    fn a_line_longer_than_max_line_is_cut_not_dropped() {
+        let mut output = empty_output();
+        // One byte, then two-byte characters: MAX_LINE falls inside one.
+        let mut long = format!("a{}", "é".repeat(MAX_LINE)).into_bytes();
+        long.push(b'\n');
+        output.push(&long, Instant::now());
+        assert_eq!(output.dropped, 0);
+        let text = String::from_utf8(output.queued.clone()).expect("cut at a character boundary");
+        assert!(text.len() < MAX_LINE + 100);
+        assert!(
+            text.ends_with(&format!(
+                " [line cut at {} of {} bytes]\n",
+                MAX_LINE - 1,
+                1 + 2 * MAX_LINE
+            )),
+            "{}",
+            &text[text.len() - 80..]
+        );
+        assert_eq!(text.matches('\n').count(), 1);
+        output.push(b"next\n", Instant::now());
         assert!(output.queued.ends_with(b"next\n"));
     }
 

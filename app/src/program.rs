@@ -120,7 +120,12 @@ pub fn start<C: Default>(binary: &Binary<C>, args: impl IntoIterator<Item = Stri
     if let (true, Some(probe)) = (probe, binary.probe) {
         return Start::Exit(probe(&config));
     }
-    logging::init((binary.log_level)(&config));
+    if let Err(e) = logging::init((binary.log_level)(&config)) {
+        return Start::Exit(fatal(
+            name,
+            &format!("cannot start the log writer thread: {e}"),
+        ));
+    }
     info!("{}", binary.settings.log_line(&config));
     if let Some(warning) = unknown.log_line() {
         warn!("{warning}");

@@ -9,7 +9,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use app::logline::parse_line;
-use testkit::{binary, command, free_port, scratch_dir, wait_until, Program, SIGTERM};
+use testkit::{
+    binary, command, free_port, raise_fd_limit, scratch_dir, wait_until, Program, SIGTERM,
+};
 
 const PATIENCE: Duration = Duration::from_secs(10);
 /// Shutdown grace (the default) plus the bounded log drain at exit (100 ms)
@@ -130,4 +132,177 @@ fn a_closed_stderr_is_no_obstacle() {
     let (status, took) = server.stop_with(SIGTERM, PATIENCE);
     assert_eq!(status.code(), Some(0));
     assert!(took < EXIT_BOUND, "exit took {took:?}");
+}
+
+/// The server with its stderr the regular file `log` (a healthy stderr:
+/// every write completes at once), once it listens.
+fn server_with_file_stderr(log: &std::path::Path, env: &[(&str, &str)]) -> (Program, u16) {
+    let port = free_port();
+    let mut command = Command::new("sh");
+    command
+        .args(["-c", "exec \"$0\" 2>\"$1\""])
+        .arg(binary("server"))
+        .arg(log)
+        .current_dir(log.parent().expect("a directory"))
+        .env_clear()
+        .env("SERVER_PORT", port.to_string());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let server = Program::spawn("server", command);
+    wait_listening(port);
+    (server, port)
+}
+
+/// The lines of the file `log` holding every one of `parts`.
+fn file_lines_with(log: &std::path::Path, parts: &[&str]) -> usize {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| parts.iter().all(|part| line.contains(part)))
+        .count()
+}
+
+/// A shutdown that closes 14,000 idle connections logs about 1.7 MB in one
+/// turn, more than a stalled stderr may hold: into a file, which always
+/// keeps up, every close line and the final line are written.
+#[test]
+fn a_shutdown_of_14000_connections_writes_every_line_to_a_file_stderr() {
+    const PEERS: usize = 14_000;
+    let limit = raise_fd_limit(PEERS as u64 + 2_000);
+    if limit < PEERS as u64 + 1_000 {
+        println!("skipped: the descriptor limit is {limit}, {PEERS} connections need more");
+        return;
+    }
+    let log = scratch_dir("server-shutdown-file-stderr").join("stderr.log");
+    let cap = (PEERS + 100).to_string();
+    let (mut server, port) = server_with_file_stderr(
+        &log,
+        &[
+            ("SERVER_LISTEN_BACKLOG", "1024"),
+            ("SERVER_MAX_CONNECTIONS", &cap),
+            ("SERVER_READ_TIMEOUT", "10m"),
+        ],
+    );
+    let peers: Vec<TcpStream> = (0..PEERS)
+        .map(|i| {
+            TcpStream::connect(("127.0.0.1", port)).unwrap_or_else(|e| panic!("connect {i}: {e}"))
+        })
+        .collect();
+    // Every peer accepted (and the readiness probe of wait_listening).
+    let accepted = || file_lines_with(&log, &["action: accept_connections | result: success"]);
+    assert!(
+        wait_until(Duration::from_secs(60), || accepted() > PEERS),
+        "{} of {PEERS} accepted",
+        accepted()
+    );
+    let (status, took) = server.stop_with(SIGTERM, Duration::from_secs(30));
+    println!("SIGTERM to exit with {PEERS} connections: {took:?}");
+    assert_eq!(status.code(), Some(0));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("dropped_lines"), "lines were dropped");
+    assert_eq!(
+        file_lines_with(&log, &["action: close_connection | result: success"]),
+        PEERS
+    );
+    let last = text.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("action: shutdown | result: success"),
+        "the last line is {last:?}"
+    );
+    assert!(text.lines().all(|line| parse_line(line).is_some()));
+    drop(peers);
+}
+
+/// Eight messages of 64 KiB control bytes at once: each echo line escapes to
+/// about 384 KiB, 3 MB in all. Into a file none is dropped; each is cut to
+/// the stated length and says so, still one parseable line.
+#[test]
+fn huge_lines_into_a_file_stderr_are_cut_not_dropped() {
+    const PEERS: usize = 8;
+    let log = scratch_dir("server-huge-lines").join("stderr.log");
+    let (mut server, port) = server_with_file_stderr(&log, &[]);
+    let message = |i: usize| {
+        let mut bytes: Vec<u8> = (0..65_535).map(|j| ((i + j) % 31 + 1) as u8).collect();
+        bytes.retain(|&b| b != b'\n');
+        bytes.push(b'\n');
+        bytes
+    };
+    std::thread::scope(|scope| {
+        for i in 0..PEERS {
+            scope.spawn(move || echo(port, &message(i)));
+        }
+    });
+    let echoed = || file_lines_with(&log, &["action: receive_message | result: success"]);
+    assert!(
+        wait_until(PATIENCE, || echoed() == PEERS),
+        "{} of {PEERS} echo lines",
+        echoed()
+    );
+    let (status, _) = server.stop_with(SIGTERM, PATIENCE);
+    assert_eq!(status.code(), Some(0));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("dropped_lines"), "lines were dropped");
+    let cut: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("action: receive_message"))
+        .collect();
+    assert_eq!(cut.len(), PEERS);
+    for line in cut {
+        assert!(
+            line.len() <= app::logging::MAX_LINE + 64,
+            "{} bytes",
+            line.len()
+        );
+        assert!(
+            line.contains(" [line cut at "),
+            "{}",
+            &line[line.len() - 60..]
+        );
+        assert!(parse_line(line).is_some());
+    }
+}
+
+/// Without the log-writer thread every line would be a write on the loop's
+/// thread, which a stderr nobody reads blocks for good: a server that
+/// cannot start the thread says so and exits 1 instead. A process limit of
+/// one for the server's user (as nobody; root is not held to it) leaves no
+/// room for a thread.
+#[test]
+fn a_server_that_cannot_start_its_log_writer_exits_1() {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        println!("skipped: needs root, to run the server as another user with a process limit");
+        return;
+    }
+    let dir = scratch_dir("server-no-writer");
+    let mut command = command("server", &[("SERVER_PORT", &free_port().to_string())]);
+    command.current_dir(&dir);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            let one = libc::rlimit {
+                rlim_cur: 1,
+                rlim_max: 1,
+            };
+            if libc::setgid(65534) != 0
+                || libc::setuid(65534) != 0
+                || libc::setrlimit(libc::RLIMIT_NPROC, &one) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut server = Program::spawn("server", command);
+    let (status, took) = server.wait_exit(PATIENCE);
+    assert_eq!(status.code(), Some(1), "{:?}", server.lines());
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let lines = server.lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("server: cannot start the log writer thread: "),
+        "{lines:?}"
+    );
 }
