@@ -30,7 +30,6 @@ use std::time::Duration;
 
 use log::LevelFilter;
 
-use crate::logging;
 use quote::{one_line, quote};
 
 /// A configuration problem, worded for the person who wrote the value.
@@ -366,7 +365,13 @@ impl fmt::Display for ConfiguredLevel {
 
 /// `ERROR`, `WARNING`/`WARN`, `INFO` or `DEBUG`, any case.
 pub fn parse_level(text: &str) -> Result<ConfiguredLevel, String> {
-    let filter = logging::parse_level(text).ok_or("one of ERROR, WARNING, INFO, DEBUG")?;
+    let filter = match text.trim().to_ascii_uppercase().as_str() {
+        "ERROR" => LevelFilter::Error,
+        "WARNING" | "WARN" => LevelFilter::Warn,
+        "INFO" => LevelFilter::Info,
+        "DEBUG" => LevelFilter::Debug,
+        _ => return Err("one of ERROR, WARNING, INFO, DEBUG".to_owned()),
+    };
     Ok(ConfiguredLevel {
         filter,
         text: text.to_ascii_uppercase(),
@@ -570,6 +575,13 @@ mod tests {
             Err("an integer from 1 to 4096".into())
         );
         assert_eq!(parse_level("warn").unwrap().to_string(), "WARN");
+        let filter = |text| parse_level(text).map(|l| l.filter);
+        assert_eq!(filter("info"), Ok(LevelFilter::Info));
+        assert_eq!(filter(" Warning "), Ok(LevelFilter::Warn));
+        assert_eq!(filter("WARN"), Ok(LevelFilter::Warn));
+        assert_eq!(filter("debug"), Ok(LevelFilter::Debug));
+        assert_eq!(filter("ERROR"), Ok(LevelFilter::Error));
+        assert!(filter("").is_err());
         assert_eq!(
             parse_level("LOUD"),
             Err("one of ERROR, WARNING, INFO, DEBUG".into())
