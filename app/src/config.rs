@@ -8,7 +8,8 @@
 //! - `file`: reading the file safely (regular files only, bounded, BOM).
 //! - `quote`: user text cut and escaped for one-line messages.
 //! - `unknown`: the unknown-keys warning.
-//! - `settings`: a program's settings declared once, in one table.
+//! - `settings`: a program's settings declared once, in one table, and
+//!   how the table reads them.
 //! - `reload`: what a reload changes, and what waits for a restart.
 
 mod file;
@@ -19,10 +20,9 @@ mod unknown;
 
 pub use file::MAX_FILE_BYTES;
 pub use reload::Reloaded;
-pub use settings::{Ignored, Reload, Setting, Table};
+pub use settings::{EnvNames, Reload, Setting, Table};
 pub use unknown::UnknownKeys;
 
-use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -30,7 +30,6 @@ use std::time::Duration;
 
 use log::LevelFilter;
 
-use crate::logging;
 use quote::{one_line, quote};
 
 /// A configuration problem, worded for the person who wrote the value.
@@ -118,9 +117,6 @@ pub struct Layers {
     /// Whether the file was there to read (a missing default file is no
     /// error: its layer is then empty).
     file_found: bool,
-    /// Every key [`Layers::get`] was asked for, env and file names both:
-    /// what is left over is unknown.
-    asked: RefCell<BTreeSet<String>>,
 }
 
 impl Layers {
@@ -137,7 +133,6 @@ impl Layers {
             file: file.into(),
             file_path: file_path.into(),
             file_found: true,
-            asked: RefCell::default(),
         }
     }
 
@@ -173,16 +168,12 @@ impl Layers {
         self.file_found
     }
 
-    /// What the file and the environment hold that no [`Layers::get`] so far
-    /// asked for: file keys and ignored sections, and environment variables
-    /// starting with `env_prefix` (so that another program's variables are
-    /// not reported). Keys in `silently_ignored` are known and not reported.
-    /// Call it after every setting is read.
-    pub fn unknown(&self, env_prefix: &str, silently_ignored: &[&str]) -> UnknownKeys {
-        let asked = self.asked.borrow();
-        let unknown = |key: &&String| {
-            !asked.contains(key.as_str()) && !silently_ignored.contains(&key.as_str())
-        };
+    /// What the file and the environment hold that is not `known` (a
+    /// table's keys and variables): file keys and ignored sections, and
+    /// environment variables starting with `env_prefix` (so that another
+    /// program's variables are not reported).
+    pub fn unknown(&self, env_prefix: &str, known: &BTreeSet<String>) -> UnknownKeys {
+        let unknown = |key: &&String| !known.contains(key.as_str());
         let mut in_file: Vec<String> = self.file.values.keys().filter(unknown).cloned().collect();
         in_file.sort();
         in_file.extend(self.file.ignored_parts.iter().cloned());
@@ -210,11 +201,6 @@ impl Layers {
         default: &str,
         parse: impl FnOnce(&str) -> Result<T, String>,
     ) -> Result<T, ConfigError> {
-        {
-            let mut asked = self.asked.borrow_mut();
-            asked.insert(env_key.to_owned());
-            asked.insert(file_key.to_owned());
-        }
         let (text, origin) = if let Some(v) = self.env.get(env_key) {
             (v.as_str(), Origin::Environment)
         } else if let Some(v) = self.file.values.get(file_key) {
@@ -366,7 +352,13 @@ impl fmt::Display for ConfiguredLevel {
 
 /// `ERROR`, `WARNING`/`WARN`, `INFO` or `DEBUG`, any case.
 pub fn parse_level(text: &str) -> Result<ConfiguredLevel, String> {
-    let filter = logging::parse_level(text).ok_or("one of ERROR, WARNING, INFO, DEBUG")?;
+    let filter = match text.trim().to_ascii_uppercase().as_str() {
+        "ERROR" => LevelFilter::Error,
+        "WARNING" | "WARN" => LevelFilter::Warn,
+        "INFO" => LevelFilter::Info,
+        "DEBUG" => LevelFilter::Debug,
+        _ => return Err("one of ERROR, WARNING, INFO, DEBUG".to_owned()),
+    };
     Ok(ConfiguredLevel {
         filter,
         text: text.to_ascii_uppercase(),
@@ -429,6 +421,10 @@ mod tests {
         )
     }
 
+    fn known(keys: &[&str]) -> BTreeSet<String> {
+        keys.iter().map(|k| k.to_string()).collect()
+    }
+
     #[test]
     fn environment_beats_file_beats_default() {
         let port = |l: &Layers| l.get("SERVER_PORT", "SERVER_PORT", "12345", parse_port);
@@ -488,7 +484,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_keys_are_what_no_setting_asked_for() {
+    fn unknown_keys_are_what_is_not_known() {
         let mut file = parse_ini(
             "[DEFAULT]\nSERVER_PROT = 1\nSERVER_IP = x\nSERVER_PORT = 2\n[b]\nk=1\n[a]\n",
         )
@@ -506,9 +502,10 @@ mod tests {
             file,
             "config.ini",
         );
-        let _ = layers.get("SERVER_PORT", "SERVER_PORT", "1", parse_port);
-        let _ = layers.get("LOGGING_LEVEL", "LOGGING_LEVEL", "INFO", parse_level);
-        let unknown = layers.unknown("SERVER_", &["SERVER_IP"]);
+        let unknown = layers.unknown(
+            "SERVER_",
+            &known(&["SERVER_PORT", "LOGGING_LEVEL", "SERVER_IP"]),
+        );
         assert_eq!(
             unknown,
             UnknownKeys {
@@ -522,8 +519,7 @@ mod tests {
             }
         );
         let layers = Layers::new(Vec::new(), parse_ini("A = 1\n").unwrap(), "c.ini");
-        let _ = layers.get("X_A", "A", "1", parse_port);
-        assert!(layers.unknown("X_", &[]).is_empty());
+        assert!(layers.unknown("X_", &known(&["X_A", "A"])).is_empty());
     }
 
     #[test]
@@ -570,6 +566,13 @@ mod tests {
             Err("an integer from 1 to 4096".into())
         );
         assert_eq!(parse_level("warn").unwrap().to_string(), "WARN");
+        let filter = |text| parse_level(text).map(|l| l.filter);
+        assert_eq!(filter("info"), Ok(LevelFilter::Info));
+        assert_eq!(filter(" Warning "), Ok(LevelFilter::Warn));
+        assert_eq!(filter("WARN"), Ok(LevelFilter::Warn));
+        assert_eq!(filter("debug"), Ok(LevelFilter::Debug));
+        assert_eq!(filter("ERROR"), Ok(LevelFilter::Error));
+        assert!(filter("").is_err());
         assert_eq!(
             parse_level("LOUD"),
             Err("one of ERROR, WARNING, INFO, DEBUG".into())

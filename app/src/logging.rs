@@ -337,17 +337,6 @@ pub fn level_name(level: Level) -> &'static str {
     }
 }
 
-/// Parses a configured level: `ERROR`, `WARNING`/`WARN`, `INFO`, `DEBUG`, any case.
-pub fn parse_level(text: &str) -> Option<LevelFilter> {
-    match text.trim().to_ascii_uppercase().as_str() {
-        "ERROR" => Some(LevelFilter::Error),
-        "WARNING" | "WARN" => Some(LevelFilter::Warn),
-        "INFO" => Some(LevelFilter::Info),
-        "DEBUG" => Some(LevelFilter::Debug),
-        _ => None,
-    }
-}
-
 thread_local! {
     /// The timestamp of the current second, formatted once per second rather
     /// than once per line.
@@ -580,14 +569,7 @@ mod tests {
     }
 
     #[test]
-    fn levels_parse_any_case_and_print_python_names() {
-        assert_eq!(parse_level("info"), Some(LevelFilter::Info));
-        assert_eq!(parse_level(" Warning "), Some(LevelFilter::Warn));
-        assert_eq!(parse_level("WARN"), Some(LevelFilter::Warn));
-        assert_eq!(parse_level("debug"), Some(LevelFilter::Debug));
-        assert_eq!(parse_level("ERROR"), Some(LevelFilter::Error));
-        assert_eq!(parse_level("LOUD"), None);
-        assert_eq!(parse_level(""), None);
+    fn levels_print_python_names() {
         assert_eq!(format!("{:<8}|", level_name(Level::Warn)), "WARNING |");
         assert_eq!(format!("{:<8}|", level_name(Level::Info)), "INFO    |");
     }

@@ -20,7 +20,7 @@ use reactor::signals::signal_name;
 use reactor::Reactor;
 
 use crate::cli::{parse_args, usage_line, Command, Spec};
-use crate::config::Table;
+use crate::config::{Reloaded, Table};
 use crate::{logging, LogLine, Outcome};
 
 /// What start-up needs to know about a binary.
@@ -159,7 +159,7 @@ pub struct Reloader<C: 'static> {
 
 impl<C: Default> Reloader<C> {
     /// Reads the configuration again and reconciles it with `running` (see
-    /// [`Table::reconcile`]); sets the new log level and returns what is in
+    /// [`Reloaded::reconcile`]); sets the new log level and returns what is in
     /// force from now on. One `reload` line (built on `line`, which gives
     /// the action, the result and the program's own fields) says what
     /// changed and what waits for a restart, followed by the unknown-keys
@@ -173,7 +173,7 @@ impl<C: Default> Reloader<C> {
             .load(&self.path, self.required.get())
             .map_err(|e| e.to_string())
             .and_then(|(fresh, unknown, found)| {
-                let reloaded = self.settings.reconcile(running, fresh)?;
+                let reloaded = Reloaded::reconcile(self.settings, running, fresh)?;
                 Ok((reloaded, unknown, found))
             });
         let (reloaded, unknown, found) = match reconciled {

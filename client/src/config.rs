@@ -3,8 +3,8 @@
 //! variable `CLI_A_B`.
 
 use app::config::{
-    parse_in_range, parse_level, parse_period, parse_timeout, ConfiguredLevel, Ignored, Period,
-    Reload, Setting, Table,
+    parse_in_range, parse_level, parse_period, parse_timeout, ConfiguredLevel, EnvNames, Period,
+    Table,
 };
 
 use crate::yaml::parse_yaml;
@@ -95,91 +95,33 @@ pub const TABLE: Table<ClientConfig> = Table {
     format: parse_yaml,
     // The server's `SERVER_*` are not looked at.
     env_prefix: "CLI_",
+    env_names: EnvNames::Prefixed,
     // The course's `config.yaml` has it (a later exercise's setting), which
     // the Go client would also take from the variable.
-    ignored: &[Ignored {
-        env: "CLI_BATCH_MAXAMOUNT",
-        file: "batch.maxAmount",
-    }],
-    settings: &[
-        Setting {
-            name: "client_id",
-            env: "CLI_ID",
-            file: "id",
-            default: "1",
-            reload: Reload::Restart,
-            help: "client id",
-            apply: |c, t| parse_id(t).map(|v| c.id = v),
-            show: |c| c.id.clone(),
-        },
-        Setting {
-            name: "server_address",
-            env: "CLI_SERVER_ADDRESS",
-            file: "server.address",
-            default: "localhost:12345",
-            reload: Reload::Restart,
-            help: "host:port",
-            apply: |c, t| parse_address(t).map(|v| c.server_address = v),
-            show: |c| c.server_address.to_string(),
-        },
-        Setting {
-            name: "loop_amount",
-            env: "CLI_LOOP_AMOUNT",
-            file: "loop.amount",
-            default: "5",
-            reload: Reload::Restart,
-            help: "messages to send",
-            apply: |c, t| parse_in_range(t, 0, u64::MAX).map(|v| c.loop_amount = v),
-            show: |c| c.loop_amount.to_string(),
-        },
-        Setting {
-            name: "loop_period",
-            env: "CLI_LOOP_PERIOD",
-            file: "loop.period",
-            default: "1s",
-            reload: Reload::Restart,
-            // 0 is no wait between messages.
-            help: "wait between messages (0 = none)",
-            apply: |c, t| parse_period(t).map(|v| c.loop_period = v),
-            show: |c| c.loop_period.to_string(),
-        },
-        Setting {
-            name: "log_level",
-            env: "CLI_LOG_LEVEL",
-            file: "log.level",
-            default: "INFO",
-            reload: Reload::Live,
-            help: "ERROR, WARNING, INFO or DEBUG",
-            apply: |c, t| parse_level(t).map(|v| c.log_level = v),
-            show: |c| c.log_level.to_string(),
-        },
-        Setting {
-            name: "connect_window",
-            env: "CLI_SERVER_CONNECT_WINDOW",
-            file: "server.connect_window",
-            default: "10s",
-            reload: Reload::Live,
-            help: "connect retries per message",
-            apply: |c, t| parse_timeout(t).map(|v| c.connect_window = v),
-            show: |c| c.connect_window.to_string(),
-        },
-        Setting {
-            name: "response_timeout",
-            env: "CLI_SERVER_RESPONSE_TIMEOUT",
-            file: "server.response_timeout",
-            default: "5s",
-            reload: Reload::Live,
-            help: "wait for an answer",
-            apply: |c, t| parse_timeout(t).map(|v| c.response_timeout = v),
-            show: |c| c.response_timeout.to_string(),
-        },
+    ignored: &["batch.maxAmount"],
+    settings: app::settings![
+        /// client id
+        id as client_id: "id" = "1", Restart, parse_id;
+        /// host:port
+        server_address: "server.address" = "localhost:12345", Restart, parse_address;
+        /// messages to send
+        loop_amount: "loop.amount" = "5", Restart, |t| parse_in_range(t, 0, u64::MAX);
+        // 0 is no wait between messages.
+        /// wait between messages (0 = none)
+        loop_period: "loop.period" = "1s", Restart, parse_period;
+        /// ERROR, WARNING, INFO or DEBUG
+        log_level: "log.level" = "INFO", Live, parse_level;
+        /// connect retries per message
+        connect_window: "server.connect_window" = "10s", Live, parse_timeout;
+        /// wait for an answer
+        response_timeout: "server.response_timeout" = "5s", Live, parse_timeout;
     ],
 };
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use app::config::{ConfigError, Layers, UnknownKeys};
+    use app::config::{ConfigError, Layers, Reload, Reloaded, UnknownKeys};
 
     fn read(env: &[(&str, &str)], yaml: &str) -> Result<(ClientConfig, UnknownKeys), ConfigError> {
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
@@ -272,8 +214,12 @@ mod tests {
         assert_eq!(warning(&env, COURSE_YAML), None);
         let every_setting = "id: 2\nserver:\n  address: a:1\n  connect_window: 1s\n  response_timeout: 1s\nloop:\n  amount: 1\n  period: 1s\nlog:\n  level: INFO\n";
         assert_eq!(warning(&[], every_setting), None);
-        let every_variable: Vec<_> = TABLE.settings.iter().map(|s| (s.env, s.default)).collect();
-        assert_eq!(warning(&every_variable, ""), None);
+        let every_variable = TABLE
+            .settings
+            .iter()
+            .map(|s| (TABLE.env_name(s.key), s.default.into()));
+        let layers = Layers::new(every_variable, parse_yaml("").unwrap(), "config.yaml");
+        assert!(TABLE.read(&layers).unwrap().1.is_empty());
         let typo = "server:\n  adress: a:1\nlog:\n  level: INFO\n  file: x\n";
         assert_eq!(
             warning(&[("CLI_LOOP_AMMOUNT", "3")], typo).unwrap(),
@@ -291,33 +237,43 @@ mod tests {
 
     #[test]
     fn variables_are_the_yaml_keys_upper_cased_with_the_prefix() {
-        let keys = TABLE
-            .settings
-            .iter()
-            .map(|s| (s.env, s.file))
-            .chain(TABLE.ignored.iter().map(|k| (k.env, k.file)));
-        for (env, file) in keys {
-            assert_eq!(
-                env,
-                format!("CLI_{}", file.to_uppercase().replace('.', "_"))
-            );
-        }
+        let keys = TABLE.settings.iter().map(|s| s.key);
+        let names: Vec<_> = keys
+            .chain(TABLE.ignored.iter().copied())
+            .map(|k| TABLE.env_name(k))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "CLI_ID",
+                "CLI_SERVER_ADDRESS",
+                "CLI_LOOP_AMOUNT",
+                "CLI_LOOP_PERIOD",
+                "CLI_LOG_LEVEL",
+                "CLI_SERVER_CONNECT_WINDOW",
+                "CLI_SERVER_RESPONSE_TIMEOUT",
+                "CLI_BATCH_MAXAMOUNT",
+            ]
+        );
     }
 
     #[test]
     fn a_reload_can_keep_every_running_value() {
         // A reload keeps a restart setting by applying the text it shows.
-        for env in [
-            &[][..],
-            &[
-                ("CLI_ID", "a.b-c_9"),
-                ("CLI_SERVER_ADDRESS", "[::1]:9"),
-                ("CLI_LOOP_AMOUNT", "18446744073709551615"),
-                ("CLI_LOOP_PERIOD", "1m30s"),
-            ],
-        ] {
-            let c = config(env, "").unwrap();
-            assert_eq!(TABLE.cannot_keep(&c), Vec::<&str>::new(), "{env:?}");
+        let defaults = config(&[], "").unwrap();
+        let unusual = [
+            ("CLI_ID", "a.b-c_9"),
+            ("CLI_SERVER_ADDRESS", "[::1]:9"),
+            ("CLI_LOOP_AMOUNT", "18446744073709551615"),
+            ("CLI_LOOP_PERIOD", "1m30s"),
+        ];
+        let unusual = config(&unusual, "").unwrap();
+        for (running, fresh) in [(&defaults, &unusual), (&unusual, &defaults)] {
+            let kept = Reloaded::reconcile(&TABLE, running, fresh.clone()).unwrap();
+            let restart = ["client_id", "server_address", "loop_amount", "loop_period"];
+            assert_eq!(kept.restart_needed, restart);
+            let line = |c| TABLE.log_line(c).to_string();
+            assert_eq!(line(&kept.config), line(running));
         }
     }
 

@@ -2,6 +2,7 @@
 //! code says: every key, variable, default and reload column, nothing more
 //! or less.
 
+use app::config::Reload;
 use client::config::TABLE;
 use testkit::{assert_same_rows, readme_table};
 
@@ -11,17 +12,22 @@ fn readme_client_settings_match_the_table() {
         "### Client settings",
         &["yaml key", "env var", "default", "reload"],
     );
-    let ignored = |key: &str| TABLE.ignored.iter().any(|k| k.file == key);
+    let ignored = |key: &str| TABLE.ignored.contains(&key);
     let found: Vec<Vec<String>> = readme.into_iter().filter(|r| !ignored(&r[0])).collect();
     let expected: Vec<Vec<String>> = TABLE
         .settings
         .iter()
         .map(|s| {
+            let reload = if s.reload == Reload::Live {
+                "live"
+            } else {
+                "restart"
+            };
             vec![
-                s.file.into(),
-                s.env.into(),
+                s.key.into(),
+                TABLE.env_name(s.key),
                 s.default.into(),
-                s.reload.as_str().into(),
+                reload.into(),
             ]
         })
         .collect();

@@ -4,7 +4,7 @@
 
 use app::config::{
     parse_in_range, parse_ini, parse_level, parse_period, parse_port, parse_timeout,
-    ConfiguredLevel, Ignored, Period, Reload, Setting, Table,
+    ConfiguredLevel, EnvNames, Period, Table,
 };
 
 /// Descriptors kept free for the listener, the poll, the signal pipe and logging
@@ -50,113 +50,34 @@ pub const TABLE: Table<ServerConfig> = Table {
     // `LOGGING_LEVEL` has no prefix, and the client's `CLI_*` are none of
     // the server's business.
     env_prefix: "SERVER_",
+    env_names: EnvNames::Key,
     // The course's `config.ini` has it; the server listens on all interfaces.
-    ignored: &[Ignored {
-        env: "SERVER_IP",
-        file: "SERVER_IP",
-    }],
-    settings: &[
-        Setting {
-            name: "port",
-            env: "SERVER_PORT",
-            file: "SERVER_PORT",
-            default: "12345",
-            reload: Reload::Restart,
-            help: "TCP port on all interfaces, IPv6 and IPv4",
-            apply: |c, t| parse_port(t).map(|v| c.port = v),
-            show: |c| c.port.to_string(),
-        },
-        Setting {
-            name: "listen_backlog",
-            env: "SERVER_LISTEN_BACKLOG",
-            file: "SERVER_LISTEN_BACKLOG",
-            default: "5",
-            reload: Reload::Restart,
-            help: "listen(2) backlog",
-            apply: |c, t| parse_in_range(t, 1, 65535).map(|v| c.listen_backlog = v),
-            show: |c| c.listen_backlog.to_string(),
-        },
-        Setting {
-            name: "logging_level",
-            env: "LOGGING_LEVEL",
-            file: "LOGGING_LEVEL",
-            default: "INFO",
-            reload: Reload::Live,
-            help: "ERROR, WARNING, INFO or DEBUG",
-            apply: |c, t| parse_level(t).map(|v| c.logging_level = v),
-            show: |c| c.logging_level.to_string(),
-        },
-        Setting {
-            name: "shutdown_grace",
-            env: "SERVER_SHUTDOWN_GRACE",
-            file: "SERVER_SHUTDOWN_GRACE",
-            default: "500ms",
-            reload: Reload::Live,
-            // 0 is no grace: what a second signal does.
-            help: "time in-flight exchanges get after SIGTERM (0 = none)",
-            apply: |c, t| parse_period(t).map(|v| c.shutdown_grace = v),
-            show: |c| c.shutdown_grace.to_string(),
-        },
-        Setting {
-            name: "max_message_bytes",
-            env: "SERVER_MAX_MESSAGE_BYTES",
-            file: "SERVER_MAX_MESSAGE_BYTES",
-            default: "65536",
-            reload: Reload::Live,
-            help: "longest message, newline included",
-            apply: |c, t| parse_in_range(t, 1, 1 << 30).map(|v| c.max_message_bytes = v),
-            show: |c| c.max_message_bytes.to_string(),
-        },
-        Setting {
-            name: "read_timeout",
-            env: "SERVER_READ_TIMEOUT",
-            file: "SERVER_READ_TIMEOUT",
-            default: "5s",
-            reload: Reload::Live,
-            help: "total time to deliver a message",
-            apply: |c, t| parse_timeout(t).map(|v| c.read_timeout = v),
-            show: |c| c.read_timeout.to_string(),
-        },
-        Setting {
-            name: "write_timeout",
-            env: "SERVER_WRITE_TIMEOUT",
-            file: "SERVER_WRITE_TIMEOUT",
-            default: "5s",
-            reload: Reload::Live,
-            help: "total time to take the echo",
-            apply: |c, t| parse_timeout(t).map(|v| c.write_timeout = v),
-            show: |c| c.write_timeout.to_string(),
-        },
-        Setting {
-            name: "max_connections",
-            env: "SERVER_MAX_CONNECTIONS",
-            file: "SERVER_MAX_CONNECTIONS",
-            default: "auto",
-            reload: Reload::Live,
-            help: "concurrent connections; auto = the fd limit minus a reserve",
-            apply: |c, t| parse_max_connections(t).map(|v| c.max_connections = v),
-            show: |c| c.max_connections.to_string(),
-        },
-        Setting {
-            name: "messages_per_connection",
-            env: "SERVER_MESSAGES_PER_CONNECTION",
-            file: "SERVER_MESSAGES_PER_CONNECTION",
-            default: "1",
-            reload: Reload::Live,
-            help: "messages answered before closing (0 = no limit)",
-            apply: |c, t| parse_in_range(t, 0, u64::MAX).map(|v| c.messages_per_connection = v),
-            show: |c| c.messages_per_connection.to_string(),
-        },
-        Setting {
-            name: "max_buffered_bytes",
-            env: "SERVER_MAX_BUFFERED_BYTES",
-            file: "SERVER_MAX_BUFFERED_BYTES",
-            default: "67108864",
-            reload: Reload::Live,
-            help: "bytes all connections buffer together",
-            apply: |c, t| parse_in_range(t, 1, usize::MAX).map(|v| c.max_buffered_bytes = v),
-            show: |c| c.max_buffered_bytes.to_string(),
-        },
+    ignored: &["SERVER_IP"],
+    settings: app::settings![
+        /// TCP port on all interfaces, IPv6 and IPv4
+        port: "SERVER_PORT" = "12345", Restart, parse_port;
+        /// listen(2) backlog
+        listen_backlog: "SERVER_LISTEN_BACKLOG" = "5", Restart, |t| parse_in_range(t, 1, 65535);
+        /// ERROR, WARNING, INFO or DEBUG
+        logging_level: "LOGGING_LEVEL" = "INFO", Live, parse_level;
+        // 0 is no grace: what a second signal does.
+        /// time in-flight exchanges get after SIGTERM (0 = none)
+        shutdown_grace: "SERVER_SHUTDOWN_GRACE" = "500ms", Live, parse_period;
+        /// longest message, newline included
+        max_message_bytes: "SERVER_MAX_MESSAGE_BYTES" = "65536", Live,
+            |t| parse_in_range(t, 1, 1 << 30);
+        /// total time to deliver a message
+        read_timeout: "SERVER_READ_TIMEOUT" = "5s", Live, parse_timeout;
+        /// total time to take the echo
+        write_timeout: "SERVER_WRITE_TIMEOUT" = "5s", Live, parse_timeout;
+        /// concurrent connections; auto = the fd limit minus a reserve
+        max_connections: "SERVER_MAX_CONNECTIONS" = "auto", Live, parse_max_connections;
+        /// messages answered before closing (0 = no limit)
+        messages_per_connection: "SERVER_MESSAGES_PER_CONNECTION" = "1", Live,
+            |t| parse_in_range(t, 0, u64::MAX);
+        /// bytes all connections buffer together
+        max_buffered_bytes: "SERVER_MAX_BUFFERED_BYTES" = "67108864", Live,
+            |t| parse_in_range(t, 1, usize::MAX);
     ],
 };
 
@@ -187,7 +108,7 @@ fn fd_limit() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use app::config::{ConfigError, Layers, UnknownKeys};
+    use app::config::{ConfigError, Layers, Reload, Reloaded, UnknownKeys};
 
     fn read(env: &[(&str, &str)], ini: &str) -> Result<(ServerConfig, UnknownKeys), ConfigError> {
         let file = parse_ini(ini).unwrap();
@@ -255,10 +176,18 @@ mod tests {
         let every_setting: String = TABLE
             .settings
             .iter()
-            .map(|s| format!("{} = {}\n", s.file, s.default))
+            .map(|s| format!("{} = {}\n", s.key, s.default))
             .collect();
-        let every_variable: Vec<_> = TABLE.settings.iter().map(|s| (s.env, s.default)).collect();
-        assert_eq!(warning(&every_variable, &every_setting), None);
+        let every_variable = TABLE
+            .settings
+            .iter()
+            .map(|s| (TABLE.env_name(s.key), s.default.into()));
+        let layers = Layers::new(
+            every_variable,
+            parse_ini(&every_setting).unwrap(),
+            "config.ini",
+        );
+        assert!(TABLE.read(&layers).unwrap().1.is_empty());
         let typo = "[DEFAULT]\nSERVER_PROT = 7000\n[server]\nSERVER_PORT = 7000\n";
         assert_eq!(
             warning(&[("SERVER_LISTEN_BACKLOG_", "9")], typo).unwrap(),
@@ -278,12 +207,14 @@ mod tests {
     #[test]
     fn a_reload_can_keep_every_running_value() {
         // A reload keeps a restart setting by applying the text it shows.
-        for env in [
-            &[][..],
-            &[("SERVER_PORT", "65535"), ("SERVER_LISTEN_BACKLOG", "65535")],
-        ] {
-            let c = config(env, "").unwrap();
-            assert_eq!(TABLE.cannot_keep(&c), Vec::<&str>::new(), "{env:?}");
+        let defaults = config(&[], "").unwrap();
+        let highest = [("SERVER_PORT", "65535"), ("SERVER_LISTEN_BACKLOG", "65535")];
+        let highest = config(&highest, "").unwrap();
+        for (running, fresh) in [(&defaults, &highest), (&highest, &defaults)] {
+            let kept = Reloaded::reconcile(&TABLE, running, fresh.clone()).unwrap();
+            assert_eq!(kept.restart_needed, ["port", "listen_backlog"]);
+            let line = |c| TABLE.log_line(c).to_string();
+            assert_eq!(line(&kept.config), line(running));
         }
     }
 

@@ -17,18 +17,19 @@ pub struct Reloaded<C> {
     pub restart_needed: Vec<&'static str>,
 }
 
-impl<C> Table<C> {
-    /// Compares `fresh` with `running`, setting by setting, by the value each
-    /// shows in the `config` line. A setting that needs a restart gets its
-    /// running value back (by applying the text it shows); `Err` only if a
-    /// row cannot read back what it shows, which a test of each table rules out.
-    pub fn reconcile(&self, running: &C, fresh: C) -> Result<Reloaded<C>, String> {
+impl<C> Reloaded<C> {
+    /// Compares `fresh` with `running`, setting by setting of `table`, by the
+    /// value each shows in the `config` line. A setting that needs a restart
+    /// gets its running value back (by applying the text it shows); `Err`
+    /// only if a row cannot read back what it shows, which a test of each
+    /// table rules out.
+    pub fn reconcile(table: &Table<C>, running: &C, fresh: C) -> Result<Self, String> {
         let mut reloaded = Reloaded {
             config: fresh,
             changed: Vec::new(),
             restart_needed: Vec::new(),
         };
-        for setting in self.settings {
+        for setting in table.settings {
             let old = (setting.show)(running);
             let new = (setting.show)(&reloaded.config);
             if old == new {
@@ -50,27 +51,6 @@ impl<C> Table<C> {
         Ok(reloaded)
     }
 
-    /// The settings needing a restart that do not read back the value they
-    /// show in `config`, so that [`Table::reconcile`] could not keep it:
-    /// none, which a test of each program's table checks.
-    pub fn cannot_keep(&self, config: &C) -> Vec<&'static str>
-    where
-        C: Clone,
-    {
-        self.settings
-            .iter()
-            .filter(|setting| setting.reload == Reload::Restart)
-            .filter(|setting| {
-                let shown = (setting.show)(config);
-                let mut copy = config.clone();
-                (setting.apply)(&mut copy, &shown).is_err() || (setting.show)(&copy) != shown
-            })
-            .map(|setting| setting.name)
-            .collect()
-    }
-}
-
-impl<C> Reloaded<C> {
     /// Adds `changed: name=value, ...` (or `changed: none`) and, when some
     /// setting waits for a restart, `restart_needed: name, ...` to `line`.
     pub fn log_fields(&self, line: LogLine) -> LogLine {
@@ -96,7 +76,7 @@ impl<C> Reloaded<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{parse_in_range, parse_period, FileValues, Period, Setting};
+    use crate::config::{parse_in_range, parse_period, EnvNames, FileValues, Period};
     use crate::Outcome;
 
     #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -110,38 +90,15 @@ mod tests {
         file: "toy.ini",
         format: |_| Ok(FileValues::default()),
         env_prefix: "TOY_",
+        env_names: EnvNames::Prefixed,
         ignored: &[],
-        settings: &[
-            Setting {
-                name: "port",
-                env: "TOY_PORT",
-                file: "port",
-                default: "1",
-                reload: Reload::Restart,
-                help: "",
-                apply: |c, t| parse_in_range(t, 1, 9).map(|v| c.port = v),
-                show: |c| c.port.to_string(),
-            },
-            Setting {
-                name: "period",
-                env: "TOY_PERIOD",
-                file: "period",
-                default: "1s",
-                reload: Reload::Live,
-                help: "",
-                apply: |c, t| parse_period(t).map(|v| c.period = v),
-                show: |c| c.period.to_string(),
-            },
-            Setting {
-                name: "limit",
-                env: "TOY_LIMIT",
-                file: "limit",
-                default: "3",
-                reload: Reload::Live,
-                help: "",
-                apply: |c, t| parse_in_range(t, 1, 99).map(|v| c.limit = v),
-                show: |c| c.limit.to_string(),
-            },
+        settings: crate::settings![
+            /// the port
+            port: "port" = "1", Restart, |t| parse_in_range(t, 1, 9);
+            /// the period
+            period: "period" = "1s", Live, parse_period;
+            /// the limit
+            limit: "limit" = "3", Live, |t| parse_in_range(t, 1, 99);
         ],
     };
 
@@ -162,7 +119,7 @@ mod tests {
     #[test]
     fn nothing_changed_says_so() {
         let running = toy(1, "1s", 3);
-        let reloaded = TOY.reconcile(&running, running.clone()).unwrap();
+        let reloaded = Reloaded::reconcile(&TOY, &running, running.clone()).unwrap();
         assert_eq!(reloaded.config, running);
         assert_eq!(
             line(&reloaded),
@@ -172,7 +129,7 @@ mod tests {
 
     #[test]
     fn live_settings_take_their_new_values_in_table_order() {
-        let reloaded = TOY.reconcile(&toy(1, "1s", 3), toy(1, "250ms", 7)).unwrap();
+        let reloaded = Reloaded::reconcile(&TOY, &toy(1, "1s", 3), toy(1, "250ms", 7)).unwrap();
         assert_eq!(reloaded.config, toy(1, "250ms", 7));
         assert_eq!(
             line(&reloaded),
@@ -182,14 +139,14 @@ mod tests {
 
     #[test]
     fn restart_settings_keep_their_running_value_and_are_named() {
-        let reloaded = TOY.reconcile(&toy(1, "1s", 3), toy(5, "1s", 4)).unwrap();
+        let reloaded = Reloaded::reconcile(&TOY, &toy(1, "1s", 3), toy(5, "1s", 4)).unwrap();
         assert_eq!(reloaded.config, toy(1, "1s", 4));
         assert_eq!(reloaded.restart_needed, ["port"]);
         assert_eq!(
             line(&reloaded),
             "action: reload | result: success | changed: limit=4 | restart_needed: port"
         );
-        let only_restart = TOY.reconcile(&toy(1, "1s", 3), toy(5, "1s", 3)).unwrap();
+        let only_restart = Reloaded::reconcile(&TOY, &toy(1, "1s", 3), toy(5, "1s", 3)).unwrap();
         assert_eq!(
             line(&only_restart),
             "action: reload | result: success | changed: none | restart_needed: port"
@@ -199,23 +156,17 @@ mod tests {
     #[test]
     fn a_value_written_differently_counts_as_changed() {
         // A duration shows as written, in the `config` line as here.
-        let reloaded = TOY
-            .reconcile(&toy(1, "1s", 3), toy(1, "1000ms", 3))
-            .unwrap();
+        let reloaded = Reloaded::reconcile(&TOY, &toy(1, "1s", 3), toy(1, "1000ms", 3)).unwrap();
         assert_eq!(reloaded.changed, [("period", "1000ms".to_owned())]);
     }
 
     #[test]
     fn a_row_that_cannot_read_back_its_value_is_an_error_not_a_wrong_value() {
         // Port 12 shows as "12", which the row's parser (1..=9) refuses.
-        let err = TOY
-            .reconcile(&toy(12, "1s", 3), toy(5, "1s", 3))
-            .unwrap_err();
+        let err = Reloaded::reconcile(&TOY, &toy(12, "1s", 3), toy(5, "1s", 3)).unwrap_err();
         assert_eq!(
             err,
             "cannot keep port at its running value 12: expected an integer from 1 to 9"
         );
-        assert_eq!(TOY.cannot_keep(&toy(12, "1s", 3)), ["port"]);
-        assert!(TOY.cannot_keep(&toy(1, "1s", 3)).is_empty());
     }
 }

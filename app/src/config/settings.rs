@@ -1,10 +1,14 @@
 //! Every setting declared once. A program lists its settings in one
-//! [`Table`] of [`Setting`] rows (names, default, parser, help, whether a
+//! [`Table`] of [`Setting`] rows (key, default, parser, help, whether a
 //! reload may change it), and that table alone drives the lookup in the
-//! layers, the defaults, the `--help` text, the `config` log line and the
-//! test that holds the README to it: nothing about a setting is written twice,
-//! so nothing can drift.
+//! layers, the defaults, the unknown keys, the `--help` text, the `config`
+//! log line and the test that holds the README to it: nothing about a
+//! setting is written twice, so nothing can drift. The [`settings!`] macro
+//! writes the rows, so that each states only what is its own.
+//!
+//! [`settings!`]: crate::settings
 
+use std::collections::BTreeSet;
 use std::fmt;
 
 use crate::config::{ConfigError, FileValues, Layers, UnknownKeys};
@@ -21,24 +25,14 @@ pub enum Reload {
     Restart,
 }
 
-impl Reload {
-    /// `live` or `restart`, as the README's settings tables write it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reload::Live => "live",
-            Reload::Restart => "restart",
-        }
-    }
-}
-
-/// One setting of a program whose settings are the fields of `C`.
+/// One setting of a program whose settings are the fields of `C`; written
+/// by [`settings!`](crate::settings).
 pub struct Setting<C> {
     /// The field's name in the `config` log line.
     pub name: &'static str,
-    /// The environment variable.
-    pub env: &'static str,
-    /// The key in the config file.
-    pub file: &'static str,
+    /// The key in the config file; the environment variable follows from it
+    /// by [`Table::env_name`].
+    pub key: &'static str,
     /// The value when neither the environment nor the file sets it.
     pub default: &'static str,
     /// Whether a reload may change it.
@@ -55,22 +49,60 @@ impl<C> fmt::Debug for Setting<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Setting")
             .field("name", &self.name)
-            .field("env", &self.env)
-            .field("file", &self.file)
+            .field("key", &self.key)
             .field("default", &self.default)
             .field("reload", &self.reload)
             .finish_non_exhaustive()
     }
 }
 
-/// A key known and ignored without a word (the course's files carry keys
-/// the programs have no use for).
+/// The rows of a [`Table`], one [`Setting`] each, in this shape:
+///
+/// ```text
+/// /// The setting's line in `--help`.
+/// field: "key" = "default", Live, parser;
+/// field as name: "key" = "default", Restart, parser;
+/// ```
+///
+/// `field` is the field of the program's config struct that `parser` (any
+/// `fn(&str) -> Result<T, String>`, a closure included) fills; the value is
+/// shown with its `Display`. The field is also the setting's name in the
+/// `config` line, unless `as name` gives another.
+#[macro_export]
+macro_rules! settings {
+    (@name $field:ident) => {
+        stringify!($field)
+    };
+    (@name $field:ident $name:ident) => {
+        stringify!($name)
+    };
+    ($(
+        #[doc = $help:literal]
+        $field:ident $(as $name:ident)?:
+            $key:literal = $default:literal, $reload:ident, $parse:expr;
+    )*) => {
+        &[$(
+            $crate::config::Setting {
+                name: $crate::settings!(@name $field $($name)?),
+                key: $key,
+                default: $default,
+                reload: $crate::config::Reload::$reload,
+                help: $help.trim_ascii(),
+                apply: |c, t| ($parse)(t).map(|v| c.$field = v),
+                show: |c| c.$field.to_string(),
+            }
+        ),*]
+    };
+}
+
+/// How a program names the environment variable of a config file key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ignored {
-    /// The environment variable.
-    pub env: &'static str,
-    /// The key in the config file.
-    pub file: &'static str,
+pub enum EnvNames {
+    /// The variable is the key itself (`config.ini` keys are variable names).
+    Key,
+    /// The table's `env_prefix`, then the key upper-cased with `.` as `_`:
+    /// `loop.period` is `CLI_LOOP_PERIOD`.
+    Prefixed,
 }
 
 /// A program's configuration: where it is read from, and every setting.
@@ -84,8 +116,10 @@ pub struct Table<C: 'static> {
     /// Environment variables with this prefix are the program's: an unknown
     /// one is reported, anyone else's is not looked at.
     pub env_prefix: &'static str,
-    /// Keys known and ignored.
-    pub ignored: &'static [Ignored],
+    /// How a key's environment variable is named.
+    pub env_names: EnvNames,
+    /// Keys known and ignored, with their variables.
+    pub ignored: &'static [&'static str],
     /// The settings, in the order of the `config` line and of `--help`.
     pub settings: &'static [Setting<C>],
 }
@@ -110,21 +144,37 @@ impl<C: Default> Table<C> {
     pub fn read(&self, layers: &Layers) -> Result<(C, UnknownKeys), ConfigError> {
         let mut config = C::default();
         for setting in self.settings {
-            layers.get(setting.env, setting.file, setting.default, |text| {
+            let env = self.env_name(setting.key);
+            layers.get(&env, setting.key, setting.default, |text| {
                 (setting.apply)(&mut config, text)
             })?;
         }
-        let ignored: Vec<&str> = self
-            .ignored
-            .iter()
-            .flat_map(|key| [key.env, key.file])
-            .collect();
-        // Only now has every setting been read: what is left is unknown.
-        Ok((config, layers.unknown(self.env_prefix, &ignored)))
+        Ok((config, layers.unknown(self.env_prefix, &self.known())))
     }
 }
 
 impl<C> Table<C> {
+    /// The environment variable of `key`, by the table's [`EnvNames`] rule.
+    pub fn env_name(&self, key: &str) -> String {
+        match self.env_names {
+            EnvNames::Key => key.to_owned(),
+            EnvNames::Prefixed => format!(
+                "{}{}",
+                self.env_prefix,
+                key.to_ascii_uppercase().replace('.', "_")
+            ),
+        }
+    }
+
+    /// Every key and variable that a row or the ignored list names: what
+    /// else the layers hold is unknown.
+    fn known(&self) -> BTreeSet<String> {
+        let keys = self.settings.iter().map(|s| s.key);
+        keys.chain(self.ignored.iter().copied())
+            .flat_map(|key| [key.to_owned(), self.env_name(key)])
+            .collect()
+    }
+
     /// The `action: config` line: every value in force.
     pub fn log_line(&self, config: &C) -> LogLine {
         self.settings
@@ -137,26 +187,21 @@ impl<C> Table<C> {
     /// The settings part of `--help`: one aligned line a setting (variable,
     /// file key where it differs, default, help), then the ignored keys.
     pub fn help(&self) -> String {
-        let same_names = self.settings.iter().all(|s| s.env == s.file)
-            && self.ignored.iter().all(|k| k.env == k.file);
-        let names = |env: &str, file: &str| {
-            if same_names {
-                vec![env.to_owned()]
-            } else {
-                vec![env.to_owned(), file.to_owned()]
-            }
+        let names = |key: &str| match self.env_names {
+            EnvNames::Key => vec![key.to_owned()],
+            EnvNames::Prefixed => vec![self.env_name(key), key.to_owned()],
         };
         let mut rows: Vec<Vec<String>> = self
             .settings
             .iter()
             .map(|s| {
-                let mut row = names(s.env, s.file);
+                let mut row = names(s.key);
                 row.extend([s.default.to_owned(), s.help.to_owned()]);
                 row
             })
             .collect();
-        rows.extend(self.ignored.iter().map(|k| {
-            let mut row = names(k.env, k.file);
+        rows.extend(self.ignored.iter().map(|key| {
+            let mut row = names(key);
             row.extend(["".to_owned(), "accepted and ignored".to_owned()]);
             row
         }));
@@ -199,31 +244,13 @@ mod tests {
         file: "toy.yaml",
         format: |_| Ok(FileValues::default()),
         env_prefix: "TOY_",
-        ignored: &[Ignored {
-            env: "TOY_OLD",
-            file: "old",
-        }],
-        settings: &[
-            Setting {
-                name: "amount",
-                env: "TOY_AMOUNT",
-                file: "amount",
-                default: "5",
-                reload: Reload::Restart,
-                help: "how many",
-                apply: |c, t| parse_in_range(t, 1, 9).map(|v| c.amount = v),
-                show: |c| c.amount.to_string(),
-            },
-            Setting {
-                name: "period",
-                env: "TOY_LOOP_PERIOD",
-                file: "loop.period",
-                default: "1s",
-                reload: Reload::Live,
-                help: "how often",
-                apply: |c, t| parse_period(t).map(|v| c.period = v),
-                show: |c| c.period.to_string(),
-            },
+        env_names: EnvNames::Prefixed,
+        ignored: &["old"],
+        settings: crate::settings![
+            /// how many
+            amount: "amount" = "5", Restart, |t| parse_in_range(t, 1, 9);
+            /// how often
+            period: "loop.period" = "1s", Live, parse_period;
         ],
     };
 
@@ -250,6 +277,34 @@ mod tests {
         )
         .unwrap();
         assert_eq!((toy.amount, toy.period.to_string().as_str()), (7, "2s"));
+    }
+
+    #[test]
+    fn a_row_states_only_what_is_its_own() {
+        let [amount, period] = TOY.settings else {
+            panic!("two rows")
+        };
+        assert_eq!(
+            (amount.name, amount.key, amount.default, amount.reload),
+            ("amount", "amount", "5", Reload::Restart)
+        );
+        assert_eq!((period.name, period.help), ("period", "how often"));
+        const RENAMED: &[Setting<Toy>] = crate::settings![
+            /// shown under another name
+            amount as toy_amount: "amount" = "5", Live, |t| parse_in_range(t, 1, 9);
+        ];
+        assert_eq!(RENAMED[0].name, "toy_amount");
+    }
+
+    #[test]
+    fn env_names_follow_the_rule() {
+        assert_eq!(TOY.env_name("loop.period"), "TOY_LOOP_PERIOD");
+        assert_eq!(TOY.env_name("batch.maxAmount"), "TOY_BATCH_MAXAMOUNT");
+        let same = Table {
+            env_names: EnvNames::Key,
+            ..TOY
+        };
+        assert_eq!(same.env_name("SERVER_PORT"), "SERVER_PORT");
     }
 
     #[test]
@@ -290,6 +345,16 @@ mod tests {
             "  TOY_AMOUNT       amount       5   how many\n  \
                TOY_LOOP_PERIOD  loop.period  1s  how often\n  \
                TOY_OLD          old              accepted and ignored\n"
+        );
+        let same = Table {
+            env_names: EnvNames::Key,
+            ..TOY
+        };
+        assert_eq!(
+            same.help(),
+            "  amount       5   how many\n  \
+               loop.period  1s  how often\n  \
+               old              accepted and ignored\n"
         );
     }
 }
