@@ -281,3 +281,42 @@ fn a_raised_connection_cap_admits_at_once_who_waited_at_the_old_one() {
     assert_eq!(read_to_end(&mut first), b"first, unfinished\n");
     stop_cleanly(server);
 }
+
+/// Out of descriptors (every one held by a connection, accepting paused),
+/// the moment lowering the cap matters: the reload still reads `config.ini`,
+/// through the descriptor held in reserve for it, and the new cap applies.
+#[test]
+fn at_the_descriptor_limit_a_reload_still_reads_its_file() {
+    let (server, port, dir) =
+        server_with_ini("SERVER_MAX_CONNECTIONS = 1000\nSERVER_READ_TIMEOUT = 30s\n");
+    let pid = server.pid();
+    let status = std::process::Command::new("prlimit")
+        .arg(format!("--pid={pid}"))
+        .arg(format!("--nofile={0}:{0}", testkit::open_fds(pid) + 2))
+        .status()
+        .expect("run prlimit");
+    assert!(status.success(), "prlimit: {status:?}");
+    // More peers than descriptors: accepting fails with EMFILE and pauses.
+    let peers: Vec<TcpStream> = (0..6).map(|_| connect(port)).collect();
+    server.wait_line(
+        &[
+            "action: accept_connections | result: fail",
+            "Too many open files",
+        ],
+        PATIENCE,
+    );
+    write_ini(
+        &dir,
+        port,
+        "SERVER_MAX_CONNECTIONS = 2\nSERVER_READ_TIMEOUT = 30s\n",
+    );
+    let line = reload(&server, &[]);
+    assert!(
+        line.contains("result: success") && line.contains("changed: max_connections=2"),
+        "{line}"
+    );
+    drop(peers);
+    let mut server = server;
+    let (status, _) = server.stop_with(libc::SIGTERM, PATIENCE);
+    assert_eq!(status.code(), Some(0), "{:?}", server.lines());
+}

@@ -1,11 +1,15 @@
 //! Reading a config file so that a path can neither hang the program nor
 //! exhaust its memory: only regular files are opened, reads are bounded, and
 //! a leading UTF-8 byte order mark (which Windows editors add) is dropped.
+//! One descriptor is held in reserve for it, so that a reload can read its
+//! file when the process has run out of descriptors: that is when lowering
+//! the connection cap matters.
 
 use std::fs::{File, FileType, OpenOptions};
 use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
+use std::sync::Mutex;
 
 /// Largest config file accepted. The real files are a few hundred bytes; a
 /// larger one is a wrong path (a log, an image), not a configuration.
@@ -14,10 +18,48 @@ pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 /// The UTF-8 encoding of U+FEFF, the byte order mark.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// The descriptor held in reserve (open on `/dev/null`): given up for a
+/// config file that cannot be opened for want of descriptors (`EMFILE`),
+/// taken again once the file is read. The classic reserved-descriptor trick.
+static SPARE: Mutex<Option<File>> = Mutex::new(None);
+
+/// Takes the reserve descriptor if it is not held; called at start-up and
+/// after each read. Without one (none to be had) reads simply go without.
+pub fn reserve_descriptor() {
+    let mut spare = SPARE.lock().unwrap_or_else(|e| e.into_inner());
+    if spare.is_none() {
+        *spare = File::open("/dev/null").ok();
+    }
+}
+
+/// Opens `path` with `options`; when the process is out of descriptors,
+/// gives up the reserve one and tries once more.
+fn open_with_reserve(options: &OpenOptions, path: &Path) -> io::Result<File> {
+    match options.open(path) {
+        Err(e) if e.raw_os_error() == Some(libc::EMFILE) => {
+            let spare = SPARE.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if spare.is_none() {
+                return Err(e);
+            }
+            drop(spare);
+            options.open(path)
+        }
+        other => other,
+    }
+}
+
 /// The text of the config file at `path`, without a leading BOM; `None`
 /// when the file does not exist and `required` is false. `Err` is the reason,
 /// worded for a person.
 pub fn read_text(path: &Path, required: bool) -> Result<Option<String>, String> {
+    let text = read_text_once(path, required);
+    // The file is closed again: its descriptor becomes the reserve if that
+    // was given up.
+    reserve_descriptor();
+    text
+}
+
+fn read_text_once(path: &Path, required: bool) -> Result<Option<String>, String> {
     // stat first, so that a FIFO or a device is never opened at all (opening
     // a FIFO blocks until a writer comes; a device open can have effects).
     let metadata = match std::fs::metadata(path) {
@@ -28,10 +70,11 @@ pub fn read_text(path: &Path, required: bool) -> Result<Option<String>, String> 
     // The path may have been replaced since the stat: O_NONBLOCK keeps the
     // open from blocking on a FIFO and the fstat below rejects it. Reading a
     // regular file ignores O_NONBLOCK.
-    let file = OpenOptions::new()
+    let mut options = OpenOptions::new();
+    options
         .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path);
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+    let file = open_with_reserve(&options, path);
     let file = match file {
         Err(e) if e.kind() == io::ErrorKind::NotFound && !required => return Ok(None),
         other => other.map_err(|e| e.to_string())?,
