@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use crate::model::MAX_CLIENTS;
+use crate::compose::MAX_CLIENTS;
 use crate::stack::{DEFAULT_SERVERS, MAX_SERVERS, MAX_TASKS};
 
 /// What the command line asks for.

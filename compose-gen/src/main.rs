@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use compose_gen::args::{parse_args, usage, Command};
 use compose_gen::output::write_atomically;
-use compose_gen::{ComposeFile, Options, Stack};
+use compose_gen::{ComposeFile, Stack};
 
 fn main() -> ExitCode {
     match parse_args(std::env::args_os().skip(1)) {
@@ -20,7 +20,7 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
         Command::Generate { output, clients } => {
-            let yaml = ComposeFile::new(&Options::new(clients)).to_yaml();
+            let yaml = ComposeFile::new(clients).to_string();
             let noun = if clients == 1 { "client" } else { "clients" };
             write(&output, &yaml, &format!("server and {clients} {noun}"))
         }
@@ -58,7 +58,7 @@ fn main() -> ExitCode {
             };
             let noun = if clients == 1 { "client" } else { "clients" };
             let what = format!("a Swarm stack: {servers} server replica(s), {clients} {noun}");
-            write(&output, &stack.to_yaml(), &what)
+            write(&output, &stack.to_string(), &what)
         }
     }
 }
