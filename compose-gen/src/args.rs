@@ -1,9 +1,10 @@
 //! The command line: `compose-gen [--swarm [options]] <output-file> <client-count>`.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 
-use crate::model::MAX_CLIENTS;
+use crate::compose::MAX_CLIENTS;
 use crate::stack::{DEFAULT_SERVERS, MAX_SERVERS, MAX_TASKS};
 
 /// What the command line asks for.
@@ -60,150 +61,148 @@ pub fn usage() -> String {
     )
 }
 
-/// The `--swarm` options, before they are checked.
-#[derive(Debug, Default)]
-struct SwarmFlags {
-    swarm: bool,
-    servers: Option<OsString>,
-    server_image: Option<OsString>,
-    client_image: Option<OsString>,
-    server_config_tag: Option<OsString>,
-    client_config_tag: Option<OsString>,
-}
-
-impl SwarmFlags {
-    /// Takes `arg` (and its value from `rest`) if it is one of the options;
-    /// anything else is left to the positional arguments, as before the
-    /// options existed.
-    fn take(
-        &mut self,
-        arg: &OsString,
-        rest: &mut impl Iterator<Item = OsString>,
-    ) -> Result<bool, String> {
-        let text = arg.to_string_lossy();
-        if text == "--swarm" {
-            self.swarm = true;
-            return Ok(true);
-        }
-        let (name, inline) = match text.split_once('=') {
-            Some((name, value)) => (name.to_owned(), Some(OsString::from(value))),
-            None => (text.into_owned(), None),
-        };
-        let slot = match name.as_str() {
-            "--servers" => &mut self.servers,
-            "--server-image" => &mut self.server_image,
-            "--client-image" => &mut self.client_image,
-            "--server-config-tag" => &mut self.server_config_tag,
-            "--client-config-tag" => &mut self.client_config_tag,
-            _ => return Ok(false),
-        };
-        let value = inline
-            .or_else(|| rest.next())
-            .ok_or_else(|| format!("{name} needs a value"))?;
-        *slot = Some(value);
-        Ok(true)
-    }
-}
+/// The options that take a value, all of them `--swarm`'s; `--swarm` is the
+/// only other one.
+const VALUED: [&str; 5] = [
+    "servers",
+    "server-image",
+    "client-image",
+    "server-config-tag",
+    "client-config-tag",
+];
 
 /// Parses the arguments after the program name.
 pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Command {
     let args: Vec<OsString> = args.into_iter().collect();
-    if args.len() == 1 && (args[0] == "-h" || args[0] == "--help") {
-        return Command::Help;
-    }
-    let mut flags = SwarmFlags::default();
-    let mut positional = Vec::new();
-    let mut rest = args.into_iter();
-    while let Some(arg) = rest.next() {
-        if arg == "--" {
-            positional.extend(rest.by_ref());
-            break;
-        }
-        match flags.take(&arg, &mut rest) {
-            Ok(true) => {}
-            Ok(false) => positional.push(arg),
-            Err(problem) => return Command::Usage(problem),
-        }
-    }
-    match parse_positional(positional) {
-        Ok((output, clients)) if flags.swarm => stack_command(flags, output, clients),
-        Ok(_) if flags.servers.is_some() => {
-            Command::Usage("--servers is an option of --swarm".to_owned())
-        }
-        Ok(_) if flags.server_image.is_some() || flags.client_image.is_some() => {
-            Command::Usage("--server-image and --client-image are options of --swarm".to_owned())
-        }
-        Ok(_) if flags.server_config_tag.is_some() || flags.client_config_tag.is_some() => {
-            Command::Usage(
-                "--server-config-tag and --client-config-tag are options of --swarm".to_owned(),
-            )
-        }
-        Ok((output, clients)) => Command::Generate { output, clients },
-        Err(problem) => Command::Usage(problem),
+    match &args[..] {
+        [only] if only == "-h" || only == "--help" => Command::Help,
+        _ => parse(args).unwrap_or_else(Command::Usage),
     }
 }
 
-/// The `--swarm` command, its options checked.
-fn stack_command(flags: SwarmFlags, output: PathBuf, clients: u32) -> Command {
-    let servers = match flags.servers.as_ref().map(parse_servers) {
-        None => DEFAULT_SERVERS,
-        Some(Ok(servers)) => servers,
-        Some(Err(problem)) => return Command::Usage(problem),
-    };
-    if servers + clients > MAX_TASKS {
-        return Command::Usage(format!(
-            "at most {MAX_TASKS} servers and clients together (they share one /24 overlay \
-             network), got {servers} + {clients}"
-        ));
+fn parse(args: Vec<OsString>) -> Result<Command, String> {
+    let mut swarm = false;
+    let mut values: [Option<OsString>; 5] = Default::default();
+    let mut positional = Vec::new();
+    let mut parser = lexopt::Parser::from_args(args);
+    // Anything but the options is a positional argument exactly as given,
+    // dashes and all, as before the options existed: `-1` is a bad count.
+    while let Some(mut raw) = parser.try_raw_args() {
+        if raw.next_if(|arg| arg == "--").is_some() {
+            positional.extend(raw);
+        } else if let Some(arg) = raw.next_if(|arg| !is_option(arg)) {
+            positional.push(arg);
+        } else if let Some(lexopt::Arg::Long(name)) = parser.next().map_err(|e| e.to_string())? {
+            let name = name.to_owned();
+            let Some(slot) = VALUED.iter().position(|&valued| valued == name) else {
+                swarm = true;
+                continue;
+            };
+            // `--name=value` is read as text (invalid UTF-8 replaced), as it always
+            // was; a value given as the next argument is checked as it is.
+            values[slot] = Some(match parser.optional_value() {
+                Some(value) => value.to_string_lossy().into_owned().into(),
+                None => parser
+                    .value()
+                    .map_err(|_| format!("--{name} needs a value"))?,
+            });
+        } else {
+            break;
+        }
     }
-    let image = |value: Option<OsString>, default: &str, name: &str| match value {
-        None => Ok(default.to_owned()),
-        Some(value) => match value.into_string() {
-            Ok(text) if !text.is_empty() && !text.contains(char::is_whitespace) => Ok(text),
-            Ok(text) => Err(format!("{name} must be an image reference, got {text:?}")),
-            Err(value) => Err(format!("{name} must be an image reference, got {value:?}")),
-        },
-    };
-    let images = image(flags.server_image, "server:latest", "--server-image")
-        .and_then(|s| image(flags.client_image, "client:latest", "--client-image").map(|c| (s, c)));
-    let tags = match (flags.server_config_tag, flags.client_config_tag) {
-        (None, None) => Ok(None),
-        (Some(server), Some(client)) => config_tag(server, "--server-config-tag")
-            .and_then(|s| config_tag(client, "--client-config-tag").map(|c| Some((s, c)))),
-        _ => Err("--server-config-tag and --client-config-tag go together".to_owned()),
-    };
-    match images.and_then(|images| tags.map(|tags| (images, tags))) {
-        Ok(((server_image, client_image), config_tags)) => Command::Stack {
+    let (output, clients) = parse_positional(positional)?;
+    let [servers, server_image, client_image, server_tag, client_tag] = values;
+    if swarm {
+        let bounds = format!("from 1 to {MAX_SERVERS}");
+        let servers = servers.map_or(Ok(DEFAULT_SERVERS), |servers| {
+            number(
+                &servers,
+                1..=MAX_SERVERS,
+                "--servers",
+                "positive integer",
+                &bounds,
+            )
+        })?;
+        if servers + clients > MAX_TASKS {
+            return Err(format!(
+                "at most {MAX_TASKS} servers and clients together (they share one /24 overlay \
+                 network), got {servers} + {clients}"
+            ));
+        }
+        let server_image = image(server_image, "server:latest", "--server-image")?;
+        let client_image = image(client_image, "client:latest", "--client-image")?;
+        let config_tags = match (server_tag, client_tag) {
+            (None, None) => None,
+            (Some(server), Some(client)) => Some((
+                config_tag(server, "--server-config-tag")?,
+                config_tag(client, "--client-config-tag")?,
+            )),
+            _ => return Err("--server-config-tag and --client-config-tag go together".to_owned()),
+        };
+        return Ok(Command::Stack {
             output,
             clients,
             servers,
             server_image,
             client_image,
             config_tags,
-        },
-        Err(problem) => Command::Usage(problem),
+        });
+    }
+    if servers.is_some() {
+        Err("--servers is an option of --swarm".to_owned())
+    } else if server_image.is_some() || client_image.is_some() {
+        Err("--server-image and --client-image are options of --swarm".to_owned())
+    } else if server_tag.is_some() || client_tag.is_some() {
+        Err("--server-config-tag and --client-config-tag are options of --swarm".to_owned())
+    } else {
+        Ok(Command::Generate { output, clients })
     }
 }
 
-/// A config tag: what a Swarm config name may hold (letters, digits, `.`,
-/// `_`, `-`), at most 64 characters.
-fn config_tag(value: OsString, name: &str) -> Result<String, String> {
+/// Whether `arg` is `--swarm`, or one of [`VALUED`] alone or with `=value`.
+fn is_option(arg: &OsStr) -> bool {
+    let text = arg.to_string_lossy();
+    let name = text.split_once('=').map_or(&*text, |(name, _)| name);
+    text == "--swarm" || name.strip_prefix("--").is_some_and(|n| VALUED.contains(&n))
+}
+
+/// `value` as text that `valid` accepts, else a usage problem saying what
+/// `name` must be.
+fn text(
+    value: OsString,
+    name: &str,
+    valid: impl Fn(&str) -> bool,
+    must: &str,
+) -> Result<String, String> {
     match value.into_string() {
-        Ok(text)
-            if (1..=64).contains(&text.len())
-                && text
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) =>
-        {
-            Ok(text)
-        }
-        Ok(text) => Err(format!(
-            "{name} must be 1 to 64 letters, digits, '.', '_' or '-', got {text:?}"
-        )),
-        Err(value) => Err(format!(
-            "{name} must be 1 to 64 letters, digits, '.', '_' or '-', got {value:?}"
-        )),
+        Ok(text) if valid(&text) => Ok(text),
+        Ok(text) => Err(format!("{name} must be {must}, got {text:?}")),
+        Err(value) => Err(format!("{name} must be {must}, got {value:?}")),
     }
+}
+
+/// An image reference (no whitespace), or `default` if none is given.
+fn image(value: Option<OsString>, default: &str, name: &str) -> Result<String, String> {
+    let valid = |text: &str| !text.is_empty() && !text.contains(char::is_whitespace);
+    value.map_or(Ok(default.to_owned()), |value| {
+        text(value, name, valid, "an image reference")
+    })
+}
+
+/// A config tag: what a Swarm config name may hold, at most 64 characters.
+fn config_tag(value: OsString, name: &str) -> Result<String, String> {
+    let valid = |text: &str| {
+        (1..=64).contains(&text.len())
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    };
+    text(
+        value,
+        name,
+        valid,
+        "1 to 64 letters, digits, '.', '_' or '-'",
+    )
 }
 
 /// `<output-file> <client-count>`.
@@ -221,41 +220,33 @@ fn parse_positional(args: Vec<OsString>) -> Result<(PathBuf, u32), String> {
     if output.is_empty() {
         return Err("<output-file> is empty".to_owned());
     }
-    Ok((output.into(), parse_count(&count)?))
+    let bounds =
+        format!("at most {MAX_CLIENTS} (the clients and the server share one /24 network)");
+    let clients = number(
+        &count,
+        0..=MAX_CLIENTS,
+        "<client-count>",
+        "non-negative integer",
+        &bounds,
+    )?;
+    Ok((output.into(), clients))
 }
 
-/// A server replica count: ASCII digits, `1..=MAX_SERVERS`.
-fn parse_servers(text: &OsString) -> Result<u32, String> {
+/// A number in `range` written in ASCII digits only (no sign, no spaces),
+/// else a usage problem: `name` must be a `kind`, or `bounds`.
+fn number(
+    text: &OsStr,
+    range: RangeInclusive<u32>,
+    name: &str,
+    kind: &str,
+    bounds: &str,
+) -> Result<u32, String> {
     let shown = text.to_string_lossy();
-    match text.to_str() {
-        Some(t) if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) => match t.parse() {
-            Ok(n) if (1..=MAX_SERVERS).contains(&n) => Ok(n),
-            _ => Err(format!(
-                "--servers must be from 1 to {MAX_SERVERS}, got {shown}"
-            )),
-        },
-        _ => Err(format!(
-            "--servers must be a positive integer, got {shown:?}"
-        )),
+    if shown.is_empty() || !shown.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("{name} must be a {kind}, got {shown:?}"));
     }
-}
-
-/// A client count: ASCII digits only (no sign, no spaces), at most
-/// [`MAX_CLIENTS`].
-fn parse_count(text: &OsString) -> Result<u32, String> {
-    let shown = text.to_string_lossy();
-    let bad = || format!("<client-count> must be a non-negative integer, got {shown:?}");
-    let text = text.to_str().ok_or_else(bad)?;
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
-    }
-    match text.parse::<u32>() {
-        Ok(n) if n <= MAX_CLIENTS => Ok(n),
-        _ => Err(format!(
-            "<client-count> must be at most {MAX_CLIENTS} (the clients and the server \
-             share one /24 network), got {shown}"
-        )),
-    }
+    let n = shown.parse().ok().filter(|n| range.contains(n));
+    n.ok_or_else(|| format!("{name} must be {bounds}, got {shown}"))
 }
 
 #[cfg(test)]

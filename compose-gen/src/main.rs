@@ -1,28 +1,27 @@
 //! `compose-gen [--swarm [options]] <output-file> <client-count>`: see the
 //! library docs.
 
-use std::io::Write as _;
+use std::io::{self, Write as _};
 use std::path::Path;
 use std::process::ExitCode;
 
 use compose_gen::args::{parse_args, usage, Command};
-use compose_gen::output::write_atomically;
-use compose_gen::{ComposeFile, Options, Stack};
+use compose_gen::output::{dir_of, write_atomically};
+use compose_gen::{ComposeFile, Stack};
 
 fn main() -> ExitCode {
-    match parse_args(std::env::args_os().skip(1)) {
+    let (output, yaml, what) = match parse_args(std::env::args_os().skip(1)) {
         Command::Help => {
             print!("{}", usage());
-            ExitCode::SUCCESS
+            return ExitCode::SUCCESS;
         }
         Command::Usage(problem) => {
             eprint!("compose-gen: {problem}\n{}", usage());
-            ExitCode::from(2)
+            return ExitCode::from(2);
         }
         Command::Generate { output, clients } => {
-            let yaml = ComposeFile::new(&Options::new(clients)).to_yaml();
-            let noun = if clients == 1 { "client" } else { "clients" };
-            write(&output, &yaml, &format!("server and {clients} {noun}"))
+            let what = format!("server and {clients} {}", noun(clients));
+            (output, ComposeFile::new(clients).to_string(), what)
         }
         Command::Stack {
             output,
@@ -33,20 +32,17 @@ fn main() -> ExitCode {
             config_tags,
         } => {
             // Tags the caller computed, or those of the files beside the stack file.
-            let tags = config_tags.map(Ok).unwrap_or_else(|| {
-                let dir = match output.parent() {
-                    Some(dir) if !dir.as_os_str().is_empty() => dir,
-                    _ => Path::new("."),
-                };
-                Stack::from_dir(dir, servers, clients)
-                    .map(|stack| (stack.server_config_tag, stack.client_config_tag))
-            });
-            let (server_config_tag, client_config_tag) = match tags {
-                Ok(tags) => tags,
-                Err(e) => {
-                    eprintln!("compose-gen: cannot read a config file beside the stack file: {e}");
-                    return ExitCode::FAILURE;
-                }
+            let (server_config_tag, client_config_tag) = match config_tags {
+                Some(tags) => tags,
+                None => match Stack::from_dir(dir_of(&output), servers, clients) {
+                    Ok(stack) => (stack.server_config_tag, stack.client_config_tag),
+                    Err(e) => {
+                        eprintln!(
+                            "compose-gen: cannot read a config file beside the stack file: {e}"
+                        );
+                        return ExitCode::FAILURE;
+                    }
+                },
             };
             let stack = Stack {
                 servers,
@@ -56,38 +52,37 @@ fn main() -> ExitCode {
                 server_config_tag,
                 client_config_tag,
             };
-            let noun = if clients == 1 { "client" } else { "clients" };
+            let noun = noun(clients);
             let what = format!("a Swarm stack: {servers} server replica(s), {clients} {noun}");
-            write(&output, &stack.to_yaml(), &what)
+            (output, stack.to_string(), what)
+        }
+    };
+    // `-` is standard output, which `generar-compose.sh` turns into a file on
+    // the host.
+    let written = if output == Path::new("-") {
+        let mut stdout = io::stdout().lock();
+        stdout
+            .write_all(yaml.as_bytes())
+            .and_then(|()| stdout.flush())
+            .map_err(|e| format!("cannot write to standard output: {e}"))
+    } else {
+        write_atomically(&output, yaml.as_bytes())
+            .map(|()| println!("compose-gen: wrote {} ({what})", output.display()))
+            .map_err(|e| format!("cannot write {}: {e}", output.display()))
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(problem) => {
+            eprintln!("compose-gen: {problem}");
+            ExitCode::FAILURE
         }
     }
 }
 
-/// Writes `yaml` to `output` (`-`: standard output, which
-/// `generar-compose.sh` turns into a file on the host) and says so, or says
-/// why not.
-fn write(output: &Path, yaml: &str, what: &str) -> ExitCode {
-    if output == Path::new("-") {
-        let mut stdout = std::io::stdout().lock();
-        return match stdout
-            .write_all(yaml.as_bytes())
-            .and_then(|()| stdout.flush())
-        {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("compose-gen: cannot write to standard output: {e}");
-                ExitCode::FAILURE
-            }
-        };
-    }
-    match write_atomically(output, yaml.as_bytes()) {
-        Ok(()) => {
-            println!("compose-gen: wrote {} ({what})", output.display());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("compose-gen: cannot write {}: {e}", output.display());
-            ExitCode::FAILURE
-        }
+fn noun(clients: u32) -> &'static str {
+    if clients == 1 {
+        "client"
+    } else {
+        "clients"
     }
 }

@@ -1,33 +1,34 @@
 //! Replacing a file atomically: a reader sees the old file or the new one,
 //! never a half-written one, and a failed write leaves the old file as it was.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
 #[cfg(unix)]
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Writes `contents` to a new file beside `path` and renames it over `path`.
 ///
 /// The temporary file is in the same directory (a rename does not cross file
 /// systems), starts with a `.` and is removed again if anything fails.
 pub fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"))?;
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let (temp_path, mut file) = create_temp(dir, &name.to_string_lossy())?;
-    let written = file
-        .write_all(contents)
-        .and_then(|()| file.sync_all())
-        .and_then(|()| fs::rename(&temp_path, path));
-    if let Err(e) = written {
-        let _ = fs::remove_file(&temp_path);
-        return Err(e);
+    if path.file_name().is_none() {
+        let e = "the path names no file";
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, e));
     }
+    let dir = dir_of(path);
+    // Opened here, not by `tempfile_in`, whose files are private (0600) and
+    // whose errors carry the temporary file's random name.
+    let mut temp = tempfile::Builder::new().make_in(dir, |temp_path| {
+        let mut options = File::options();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        options.mode(0o666); // what `>` in a shell gives, less the umask
+        options.open(temp_path)
+    })?;
+    temp.as_file_mut().write_all(contents)?;
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|e| e.error)?;
     // Make the rename itself durable; not every file system allows it.
     if let Ok(dir) = File::open(dir) {
         let _ = dir.sync_all();
@@ -35,31 +36,18 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// Creates a fresh `.<name>.<pid>.<n>.tmp` in `dir`, never reusing an
-/// existing file.
-fn create_temp(dir: &Path, name: &str) -> io::Result<(PathBuf, File)> {
-    let pid = std::process::id();
-    for attempt in 0..100 {
-        let temp_path = dir.join(format!(".{name}.{pid}.{attempt}.tmp"));
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        options.mode(0o666); // what `>` in a shell gives, less the umask
-        match options.open(&temp_path) {
-            Ok(file) => return Ok((temp_path, file)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
+/// The directory `path` is in: `.` for a bare file name.
+pub fn dir_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
     }
-    Err(io::Error::new(
-        io::ErrorKind::AlreadyExists,
-        "no free temporary file name",
-    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use testkit::file_names;
 
     #[test]

@@ -3,7 +3,7 @@
 use std::fs;
 use std::process::{Command, Output};
 
-use compose_gen::{ComposeFile, Options};
+use compose_gen::ComposeFile;
 use testkit::file_names;
 
 fn compose_gen(args: &[&str]) -> Output {
@@ -64,7 +64,7 @@ fn writes_the_file_for_n_clients() {
         assert!(run.status.success(), "{run:?}");
         assert!(run.stderr.is_empty(), "{run:?}");
         let written = fs::read_to_string(&out).unwrap();
-        assert_eq!(written, ComposeFile::new(&Options::new(clients)).to_yaml());
+        assert_eq!(written, ComposeFile::new(clients).to_string());
         assert_eq!(file_names(dir.path()), ["compose.yaml"]);
     }
     let yaml = fs::read_to_string(&out).unwrap();
@@ -87,7 +87,7 @@ fn dash_is_standard_output() {
     assert!(run.stderr.is_empty(), "{run:?}");
     assert_eq!(
         String::from_utf8_lossy(&run.stdout),
-        ComposeFile::new(&Options::new(2)).to_yaml()
+        ComposeFile::new(2).to_string()
     );
     assert!(file_names(dir.path()).is_empty());
 }

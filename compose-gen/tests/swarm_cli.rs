@@ -37,7 +37,10 @@ fn writes_a_stack_named_by_the_config_contents() {
         format!("compose-gen: wrote {out} (a Swarm stack: 3 server replica(s), 2 clients)\n")
     );
     let first = fs::read_to_string(out).unwrap();
-    assert_eq!(first, Stack::from_dir(dir.path(), 3, 2).unwrap().to_yaml());
+    assert_eq!(
+        first,
+        Stack::from_dir(dir.path(), 3, 2).unwrap().to_string()
+    );
     assert!(first.contains("      replicas: 3\n      endpoint_mode: dnsrr\n"));
     assert!(first.contains("      replicas: 2\n      restart_policy:\n        condition: none\n"));
 

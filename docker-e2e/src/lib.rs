@@ -29,7 +29,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use compose_gen::{ComposeFile, Options};
+use compose_gen::ComposeFile;
 
 pub mod host;
 
@@ -384,13 +384,12 @@ impl Project {
             name,
             dir,
         };
-        let options = Options {
+        let file = ComposeFile {
             clients,
             container_prefix: project.prefix.clone(),
             subnet: TEST_SUBNET.to_owned(),
         };
-        fs::write(project.compose_file(), ComposeFile::new(&options).to_yaml())
-            .expect("write the compose file");
+        fs::write(project.compose_file(), file.to_string()).expect("write the compose file");
         for (sub, file) in [("server", "config.ini"), ("client", "config.yaml")] {
             fs::create_dir(project.dir.path().join(sub)).expect("create a config dir");
             let committed = repo_root().join(sub).join(file);
@@ -415,7 +414,7 @@ impl Project {
 
     /// The project's network as Docker names it.
     pub fn network(&self) -> String {
-        format!("{}_{}", self.name, compose_gen::model::NETWORK)
+        format!("{}_{}", self.name, compose_gen::compose::NETWORK)
     }
 
     /// The container of `service` (`server`, `client1`, ...).
@@ -700,7 +699,7 @@ impl Stack {
         let stack = compose_gen::Stack::from_dir(self.dir.path(), self.servers, clients)
             .expect("tag the config files");
         let file = self.dir.path().join("docker-stack.yaml");
-        fs::write(&file, stack.to_yaml()).expect("write the stack file");
+        fs::write(&file, stack.to_string()).expect("write the stack file");
         docker(&[
             "stack",
             "deploy",
@@ -786,7 +785,7 @@ impl Stack {
     pub fn remove(&self) {
         let _ = run("docker", &["stack", "rm", &self.name]);
         let label = format!("label=com.docker.stack.namespace={}", self.name);
-        let network = format!("{}_{}", self.name, compose_gen::model::NETWORK);
+        let network = format!("{}_{}", self.name, compose_gen::compose::NETWORK);
         wait_for(
             &format!("stack {} to be gone", self.name),
             STACK_GONE_TIMEOUT,

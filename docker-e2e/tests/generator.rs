@@ -4,7 +4,7 @@
 use std::fs;
 use std::process::{Command, Output};
 
-use compose_gen::{ComposeFile, Options};
+use compose_gen::ComposeFile;
 use docker_e2e::host::StudentHost;
 use docker_e2e::*;
 
@@ -105,7 +105,7 @@ fn writes_the_file_with_a_docker_that_refuses_host_paths() {
     );
     assert_eq!(
         fs::read_to_string(&file).unwrap(),
-        ComposeFile::new(&Options::new(3)).to_yaml()
+        ComposeFile::new(3).to_string()
     );
     assert_eq!(names_in(dir.path()), ["compose.yaml"]);
     assert_eq!(host.docker_runs(), (1, 0));
