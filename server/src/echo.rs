@@ -40,8 +40,7 @@ use reactor::mio::event::Event;
 use reactor::mio::net::TcpStream;
 use reactor::mio::{Interest, Registry, Token};
 use reactor::net::{bind_any_interface, interrupted, would_block, AnyInterface};
-use reactor::signals::{self, Meaning};
-use reactor::{signal_name, Handler, FIRST_RESERVED};
+use reactor::{signal_name, Grace, Handler, FIRST_RESERVED};
 use slab::Slab;
 
 use crate::accept::Acceptor;
@@ -417,11 +416,10 @@ impl EchoServer {
     /// First signal: connections that owe nothing close, the others may
     /// finish within the grace, and the accept side takes what waits in the
     /// listen queue before it closes the listener.
-    fn begin_shutdown(&mut self, registry: &Registry, signal: c_int, now: Instant) {
-        let grace = if skips_grace(signal) {
-            "skipped".to_owned()
-        } else {
-            self.config.shutdown_grace.to_string()
+    fn begin_shutdown(&mut self, registry: &Registry, signal: c_int, grace: Grace, now: Instant) {
+        let grace = match grace {
+            Grace::Skipped => "skipped".to_owned(),
+            Grace::Normal => self.config.shutdown_grace.to_string(),
         };
         info!(
             "{}",
@@ -670,11 +668,6 @@ impl Connection {
     }
 }
 
-/// SIGQUIT: shut down as a second SIGTERM would, without grace.
-fn skips_grace(signal: c_int) -> bool {
-    signals::meaning(signal) == Meaning::ShutdownNow
-}
-
 /// Whether a deadline popped from the heap is still the current one of the
 /// connection it was set for (not closed, not moved on to another phase).
 fn deadline_stands(conns: &Slab<Connection>, at: Instant, key: usize, id: u64) -> bool {
@@ -711,11 +704,11 @@ impl Handler for EchoServer {
         log_ignored_signal(LogLine::new("signal", Outcome::Success), signal, reason);
     }
 
-    fn on_signal(&mut self, registry: &Registry, signal: c_int) {
+    fn on_shutdown(&mut self, registry: &Registry, signal: c_int, grace: Grace) {
         match self.state {
             State::Serving => {
-                self.begin_shutdown(registry, signal, Instant::now());
-                if skips_grace(signal) {
+                self.begin_shutdown(registry, signal, grace, Instant::now());
+                if grace == Grace::Skipped {
                     self.close_all();
                 }
             }
