@@ -11,7 +11,7 @@
 //! does not keep up (a pipe nobody reads, a slow log driver) the loop goes
 //! on: at most [`BUFFER_LIMIT`] bytes wait, later lines are dropped and
 //! counted, and once output moves again one line, in place of the lost ones,
-//! says how many were lost (see [`dropped_report`]). At exit [`drain`] gives
+//! says how many were lost (see [`dropped_report`]). At exit [`flush_before_exit`] gives
 //! pending lines a bounded time.
 //!
 //! The writer uses fd 2 directly: no `O_NONBLOCK` on it (that flag belongs to
@@ -207,7 +207,7 @@ pub fn flush() {
 
 /// Flushes, then waits until everything logged is written or `budget` has
 /// passed, whichever comes first. Called once at exit.
-pub fn drain(budget: Duration) {
+pub fn flush_before_exit(budget: Duration) {
     flush();
     let deadline = Instant::now() + budget;
     let mut output = lock_output();

@@ -22,8 +22,8 @@
 //!     }
 //! ```
 //!
-//! Readiness is edge-triggered: a handler must drain each source until
-//! `WouldBlock`, and must tolerate spurious events and events naming a token it
+//! Readiness is edge-triggered: a handler must read (accept, write) each
+//! source until `WouldBlock`, and must tolerate spurious events and events naming a token it
 //! has already closed earlier in the same batch.
 
 use std::io;
@@ -64,8 +64,8 @@ pub trait Handler {
     /// `signal` is for the log line; `grace` is what it asks for.
     fn on_shutdown(&mut self, registry: &Registry, signal: c_int, grace: Grace);
 
-    /// SIGHUP: read the configuration again and apply what may change in
-    /// a running program. Required, so that no program ignores it silently.
+    /// SIGHUP: read the configuration again and put in force what may
+    /// change in a running program. Required, so that no program ignores it silently.
     fn on_reload(&mut self, registry: &Registry);
 
     /// A signal that changes nothing (SIGUSR1, SIGUSR2): the program logs

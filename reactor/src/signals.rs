@@ -23,7 +23,7 @@ pub const HANDLED: [c_int; 6] = [SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGU
 pub enum Meaning {
     /// SIGTERM, SIGINT (`Grace::Normal`) or SIGQUIT (`Grace::Skipped`).
     Shutdown(Grace),
-    /// SIGHUP: read the configuration again and apply what may change live.
+    /// SIGHUP: read the configuration again and put in force what may change live.
     Reload,
     /// Caught, logged and otherwise ignored, for the reason given.
     Ignored(&'static str),

@@ -3,7 +3,7 @@
 //! from the signal event.
 //!
 //! Accepting is the [`Acceptor`]'s: one state machine in `accept.rs`
-//! says when the listener is read, at the cap, paused or drained at
+//! says when the listener is read, at the cap, paused or closing at
 //! shutdown.
 //!
 //! A connection goes `Reading` (until a `\n` or EOF) → `Writing` (the echo,
@@ -14,7 +14,7 @@
 //! to `Reading` for the next one. Every phase has a deadline; all connections
 //! are closed in one place.
 //!
-//! SIGHUP reloads the configuration: live settings apply to new work (new
+//! SIGHUP reloads the configuration: live settings take effect for new work (new
 //! connections, deadlines set from then on), the accept side's cap and the
 //! memory budget's limit at once; no connection is dropped.
 //!
@@ -93,7 +93,7 @@ struct Connection {
     /// The last read took less than it asked for, so it emptied the receive
     /// queue: whatever arrives after it raises a readiness event (Linux
     /// epoll; tokio relies on the same).
-    drained: bool,
+    queue_emptied: bool,
     /// Bytes of buffer charged to the memory budget.
     charged: usize,
     /// Input waits unread for budget; the connection is in the parked queue.
@@ -166,7 +166,7 @@ enum State {
     Serving,
     /// A signal arrived: no listener any more, exchanges in flight may finish
     /// until `deadline`.
-    Draining {
+    ShuttingDown {
         deadline: Instant,
     },
     /// Shutdown complete and logged.
@@ -272,7 +272,7 @@ impl EchoServer {
             echoed: 0,
             messages_limit: self.config.messages_per_connection,
             peer_closed: false,
-            drained: false,
+            queue_emptied: false,
             charged: 0,
             parked: false,
             held_back: false,
@@ -427,7 +427,7 @@ impl EchoServer {
                 .field("signal", signal_name(signal))
                 .field("grace", grace)
         );
-        self.state = State::Draining {
+        self.state = State::ShuttingDown {
             deadline: now + self.config.shutdown_grace.duration,
         };
         // Read whatever already arrived; shutting down, `drive` closes the
@@ -449,7 +449,7 @@ impl EchoServer {
     /// and the messages per connection are read from it for new work; the
     /// cap and the budget change now (a higher cap takes at once what waits
     /// in the listen queue, a lower one drops nobody).
-    fn apply(&mut self, config: ServerConfig, registry: &Registry, now: Instant) {
+    fn put_in_force(&mut self, config: ServerConfig, registry: &Registry, now: Instant) {
         self.accept.set_cap(config.max_connections);
         self.budget.set_limit(config.max_buffered_bytes);
         self.config = config;
@@ -579,7 +579,7 @@ impl Connection {
                             }
                         }
                         Ok(n) => {
-                            self.drained = n < allowance;
+                            self.queue_emptied = n < allowance;
                             if let Err(e) = self.framer.push(&buf[..n]) {
                                 return Step::Close(Some(Failure::receive(e)));
                             }
@@ -655,7 +655,7 @@ impl Connection {
         // unread, wait for the event instead (one syscall less per message).
         // An EOF that came with the data raises no event of its own, but the
         // peer's ACK of our FIN then closes the socket, which does.
-        self.drained.then_some(Step::Wait(Interest::READABLE))
+        self.queue_emptied.then_some(Step::Wait(Interest::READABLE))
     }
 
     fn start_echo(&mut self, mut echo: Vec<u8>, config: &ServerConfig, now: Instant) {
@@ -696,7 +696,7 @@ impl Handler for EchoServer {
             .reloader
             .reload(&self.config, |outcome| LogLine::new("reload", outcome));
         if let Some(config) = reloaded {
-            self.apply(config, registry, Instant::now());
+            self.put_in_force(config, registry, Instant::now());
         }
     }
 
@@ -712,7 +712,7 @@ impl Handler for EchoServer {
                     self.close_all();
                 }
             }
-            State::Draining { .. } => {
+            State::ShuttingDown { .. } => {
                 info!(
                     "{}",
                     LogLine::new("shutdown", Outcome::InProgress)
@@ -732,7 +732,7 @@ impl Handler for EchoServer {
                 self.expire(key);
             }
         }
-        if let State::Draining { deadline } = self.state {
+        if let State::ShuttingDown { deadline } = self.state {
             if deadline <= now && (!self.conns.is_empty() || !self.accept.is_closed()) {
                 info!(
                     "{}",
@@ -755,11 +755,11 @@ impl Handler for EchoServer {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        let drain = match self.state {
-            State::Draining { deadline } => Some(deadline),
+        let grace_ends = match self.state {
+            State::ShuttingDown { deadline } => Some(deadline),
             _ => None,
         };
-        [self.deadlines.next(), self.accept.deadline(), drain]
+        [self.deadlines.next(), self.accept.deadline(), grace_ends]
             .into_iter()
             .flatten()
             .min()
@@ -767,7 +767,7 @@ impl Handler for EchoServer {
 
     fn finished(&mut self) -> Option<()> {
         match self.state {
-            State::Draining { .. } if self.conns.is_empty() && self.accept.is_closed() => {
+            State::ShuttingDown { .. } if self.conns.is_empty() && self.accept.is_closed() => {
                 info!(
                     "{}",
                     LogLine::new("shutdown", Outcome::Success)

@@ -9,7 +9,7 @@
 //! - [`echo`]: the [`EchoServer`] handler the reactor drives.
 //! - [`probe`]: `server --probe`, the image's health check.
 //! - `accept` (private): the listener and the one state machine that says
-//!   when it is read (at the cap, paused, drained at shutdown).
+//!   when it is read (at the cap, paused, closing at shutdown).
 //! - `throttle` (private): at most one log line of a kind per period.
 //! - [`BINARY`] and [`main_with_args`]: what `main` does, as a function tests
 //!   and `main` share.
