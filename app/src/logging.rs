@@ -15,7 +15,7 @@
 //! wait, later lines are dropped and counted, and once output moves again
 //! one line, in place of the lost ones, says how many were lost (see
 //! [`dropped_report`]). A line longer than [`MAX_LINE`] is cut, never
-//! dropped for its length. At exit [`drain`] gives pending lines a bounded
+//! dropped for its length. At exit [`flush_before_exit`] gives pending lines a bounded
 //! time.
 //!
 //! The writer thread is not optional: a program that cannot start it stops
@@ -265,14 +265,14 @@ pub fn flush() {
 }
 
 /// Flushes, then waits until everything logged is written, or until the
-/// writer has made no progress for `budget`, or for [`DRAIN_CAP`] in all,
+/// writer has made no progress for `budget`, or for [`EXIT_WAIT_CAP`] in all,
 /// whichever comes first: a healthy stderr gets every line (a shutdown's
 /// thousands of close lines included), a stalled one holds the exit back
 /// by `budget` at most. Called once at exit.
-pub fn drain(budget: Duration) {
+pub fn flush_before_exit(budget: Duration) {
     flush();
     let start = Instant::now();
-    let cap = start + DRAIN_CAP;
+    let cap = start + EXIT_WAIT_CAP;
     let mut output = lock_output();
     while !output.idle() {
         let now = Instant::now();
@@ -288,8 +288,8 @@ pub fn drain(budget: Duration) {
     }
 }
 
-/// Longest [`drain`] waits for a writer that keeps moving.
-pub const DRAIN_CAP: Duration = Duration::from_millis(300);
+/// Longest [`flush_before_exit`] waits for a writer that keeps moving.
+pub const EXIT_WAIT_CAP: Duration = Duration::from_millis(300);
 
 /// The writer thread: takes each flushed batch and writes it in one go.
 fn write_batches() {

@@ -209,22 +209,22 @@ pub fn fatal(name: &str, message: &str) -> ExitCode {
 }
 
 /// Longest time pending log lines get to reach stderr at exit.
-pub const EXIT_DRAIN: Duration = Duration::from_millis(100);
+pub const EXIT_LOG_WAIT: Duration = Duration::from_millis(100);
 /// Shortest: plenty for a healthy stderr, even with a zero grace.
-const MIN_EXIT_DRAIN: Duration = Duration::from_millis(20);
+const MIN_EXIT_LOG_WAIT: Duration = Duration::from_millis(20);
 
 /// Returns `status` once the log lines are written, or once `grace` (kept
-/// between 20 ms and [`EXIT_DRAIN`]) has passed: a stderr that does not
+/// between 20 ms and [`EXIT_LOG_WAIT`]) has passed: a stderr that does not
 /// keep up never holds the exit back longer.
 pub fn exit(status: ExitCode, grace: Duration) -> ExitCode {
-    logging::drain(grace.clamp(MIN_EXIT_DRAIN, EXIT_DRAIN));
+    logging::flush_before_exit(grace.clamp(MIN_EXIT_LOG_WAIT, EXIT_LOG_WAIT));
     status
 }
 
 /// Logs a runtime failure with its cause; exit status 1.
 pub fn runtime_failure(line: LogLine, e: io::Error) -> ExitCode {
     error!("{}", line.field("error", e));
-    exit(ExitCode::FAILURE, EXIT_DRAIN)
+    exit(ExitCode::FAILURE, EXIT_LOG_WAIT)
 }
 
 /// Logs a signal that changes nothing: `line` (`action: signal`, plus the

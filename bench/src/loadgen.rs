@@ -23,7 +23,7 @@ use reactor::mio::event::Event;
 use reactor::mio::net::TcpStream;
 use reactor::mio::{Interest, Registry, Token};
 use reactor::net::{interrupted, would_block};
-use reactor::Handler;
+use reactor::{Grace, Handler};
 
 use crate::stats::{monotonic_ns, percentile, RunReport};
 
@@ -313,7 +313,7 @@ impl Handler for LoadGen {
     /// The load generator has no log to report to; other signals change nothing.
     fn on_ignored_signal(&mut self, _signal: c_int, _reason: &str) {}
 
-    fn on_signal(&mut self, _registry: &Registry, _signal: c_int) {
+    fn on_shutdown(&mut self, _registry: &Registry, _signal: c_int, _grace: Grace) {
         self.stop(Instant::now());
     }
 

@@ -29,7 +29,7 @@ use reactor::mio::net::TcpStream;
 use reactor::mio::{Interest, Registry, Token, Waker};
 use reactor::net::{interrupted, would_block};
 use reactor::resolve::Resolver;
-use reactor::{signal_name, Handler};
+use reactor::{signal_name, Grace, Handler};
 
 use crate::config::ClientConfig;
 
@@ -564,7 +564,9 @@ impl Handler for EchoClient {
         });
     }
 
-    fn on_signal(&mut self, registry: &Registry, signal: c_int) {
+    /// With or without grace alike: the client finishes no exchange, it
+    /// closes what is open and exits.
+    fn on_shutdown(&mut self, registry: &Registry, signal: c_int, _grace: Grace) {
         if let Phase::Done(_) = self.phase {
             return;
         }

@@ -57,7 +57,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = String>) -> ExitCode {
     };
     let mut client = EchoClient::new(config, reloader, reactor.waker());
     match reactor.run(&mut client) {
-        Ok(status) => program::exit(status, program::EXIT_DRAIN),
+        Ok(status) => program::exit(status, program::EXIT_LOG_WAIT),
         Err(e) => program::runtime_failure(LogLine::new("event_loop", Outcome::Fail), e),
     }
 }

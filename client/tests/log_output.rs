@@ -1,6 +1,6 @@
 //! Log output never blocks the client: the real binary with its stderr a
 //! pipe nobody reads finishes its run and honours SIGTERM at once; once a
-//! stalled stderr drains, one line says how many lines were lost, in their
+//! stalled stderr moves again, one line says how many lines were lost, in their
 //! place.
 
 use std::time::Duration;
@@ -9,7 +9,7 @@ use app::logline::parse_line;
 use testkit::{command, start_server, Program, SIGTERM};
 
 const PATIENCE: Duration = Duration::from_secs(60);
-/// The bounded log drain at exit (100 ms) plus a wide margin.
+/// The bounded log flush at exit (100 ms) plus a wide margin.
 const EXIT_BOUND: Duration = Duration::from_secs(1);
 
 /// A client of the server on `port` sending `amount` messages back to back,
@@ -61,7 +61,7 @@ fn sigterm_mid_run_with_an_unread_stderr_exits_promptly() {
 }
 
 #[test]
-fn lines_lost_to_a_full_buffer_are_reported_once_stderr_drains() {
+fn lines_lost_to_a_full_buffer_are_reported_once_stderr_moves_again() {
     let (server, port) = start_server(&[]);
     let (mut client, stderr) = client_with_unread_stderr("13", port, "1000000");
     // About 110 bytes a line: 12,000 lines overflow the 1 MiB buffer plus

@@ -60,7 +60,7 @@ fn sighup_reloads_and_the_client_keeps_sending() {
     let mut client = busy_client(port);
     client.wait_line(&[ANSWERED], PATIENCE);
     client.signal(libc::SIGHUP);
-    // Same environment, no config file: nothing to apply.
+    // Same environment, no config file: nothing to put in force.
     let line = client.wait_line(&["action: reload"], PATIENCE);
     assert!(
         line.ends_with("INFO     action: reload | result: success | client_id: 7 | changed: none"),

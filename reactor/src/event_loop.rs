@@ -11,17 +11,19 @@
 //!       before_poll()              (the program's hook: its log lines go out)
 //!       poll(timeout)              (EINTR is routine: poll again)
 //!       for each event:
-//!         SIGNALS -> for every pending signal: SIGTERM/SIGINT/SIGQUIT
-//!                    handler.on_signal(sig), SIGHUP handler.on_reload,
-//!                    the others on_ignored_signal
+//!         SIGNALS -> for every pending signal, by its meaning (decided here, once):
+//!                    SIGTERM/SIGINT handler.on_shutdown(sig, Grace::Normal),
+//!                    SIGQUIT        handler.on_shutdown(sig, Grace::Skipped),
+//!                    SIGHUP         handler.on_reload,
+//!                    the others     handler.on_ignored_signal
 //!         WAKER   -> handler.on_wake()      (a helper thread has a result)
 //!         other   -> handler.on_ready(event) (listeners, connections: the handler's tokens)
 //!       handler.on_timers(now)     (fire whatever deadline has passed)
 //!     }
 //! ```
 //!
-//! Readiness is edge-triggered: a handler must drain each source until
-//! `WouldBlock`, and must tolerate spurious events and events naming a token it
+//! Readiness is edge-triggered: a handler must read (accept, write) each
+//! source until `WouldBlock`, and must tolerate spurious events and events naming a token it
 //! has already closed earlier in the same batch.
 
 use std::io;
@@ -33,7 +35,7 @@ use mio::event::Event;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use signal_hook_mio::v1_0::Signals;
 
-use crate::signals::{self, Meaning};
+use crate::signals::{self, Grace, Meaning};
 
 /// Token of the signal source (every signal in [`signals::HANDLED`]).
 pub const SIGNALS: Token = Token(usize::MAX);
@@ -57,12 +59,13 @@ pub trait Handler {
     /// A readiness event for one of the handler's own tokens.
     fn on_ready(&mut self, registry: &Registry, event: &Event);
 
-    /// SIGTERM or SIGINT (shut down; a second one skips the grace), or
-    /// SIGQUIT (shut down without grace): see [`signals::meaning`].
-    fn on_signal(&mut self, registry: &Registry, signal: c_int);
+    /// A shutdown signal: SIGTERM or SIGINT with [`Grace::Normal`] (a second
+    /// one, while the grace runs, skips it), SIGQUIT with [`Grace::Skipped`].
+    /// `signal` is for the log line; `grace` is what it asks for.
+    fn on_shutdown(&mut self, registry: &Registry, signal: c_int, grace: Grace);
 
-    /// SIGHUP: read the configuration again and apply what may change in
-    /// a running program. Required, so that no program ignores it silently.
+    /// SIGHUP: read the configuration again and put in force what may
+    /// change in a running program. Required, so that no program ignores it silently.
     fn on_reload(&mut self, registry: &Registry);
 
     /// A signal that changes nothing (SIGUSR1, SIGUSR2): the program logs
@@ -167,8 +170,8 @@ impl Reactor {
                                 Meaning::Ignored(reason) => {
                                     handler.on_ignored_signal(signal, reason)
                                 }
-                                Meaning::Shutdown | Meaning::ShutdownNow => {
-                                    handler.on_signal(registry, signal)
+                                Meaning::Shutdown(grace) => {
+                                    handler.on_shutdown(registry, signal, grace)
                                 }
                                 Meaning::Reload => handler.on_reload(registry),
                             }

@@ -25,7 +25,7 @@ pub mod resolve;
 pub mod signals;
 
 pub use event_loop::{Handler, Reactor, FIRST_RESERVED, SIGNALS, WAKER};
-pub use signals::signal_name;
+pub use signals::{signal_name, Grace};
 
 /// mio re-exported, so the binaries use exactly the reactor's version.
 pub use mio;

@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use mio::net::TcpListener;
 use socket2::{Domain, Protocol, Socket, Type};
 
-/// The operation would block: readiness is drained, wait for the next event.
+/// The operation would block: nothing more for now, wait for the next event.
 pub fn would_block(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock
 }
@@ -115,8 +115,8 @@ pub fn listen_queue_len(_listener: &TcpListener) -> io::Result<usize> {
 /// How the accept loop must react to an `accept` error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AcceptError {
-    /// Queue drained: wait for the next readiness event.
-    Drained,
+    /// The listen queue is empty: wait for the next readiness event.
+    QueueEmpty,
     /// That one connection failed (aborted, reset, interrupted): accept the next.
     Transient,
     /// Out of file descriptors or buffers: pause accepting for a while.
@@ -129,7 +129,7 @@ pub enum AcceptError {
 pub fn classify_accept_error(e: &io::Error) -> AcceptError {
     use io::ErrorKind::*;
     match e.kind() {
-        WouldBlock => AcceptError::Drained,
+        WouldBlock => AcceptError::QueueEmpty,
         Interrupted | ConnectionAborted | ConnectionReset => AcceptError::Transient,
         _ => match e.raw_os_error() {
             Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
@@ -161,7 +161,7 @@ mod tests {
         let class = |errno| classify_accept_error(&io::Error::from_raw_os_error(errno));
         assert_eq!(
             classify_accept_error(&io::ErrorKind::WouldBlock.into()),
-            AcceptError::Drained
+            AcceptError::QueueEmpty
         );
         for errno in [
             libc::ECONNABORTED,

@@ -21,22 +21,30 @@ pub const HANDLED: [c_int; 6] = [SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGU
 /// What a handled signal asks of the program.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Meaning {
-    /// SIGTERM, SIGINT: graceful shutdown (a second one skips the grace).
-    Shutdown,
-    /// SIGQUIT: shutdown without grace, as a second SIGTERM.
-    ShutdownNow,
-    /// SIGHUP: read the configuration again and apply what may change live.
+    /// SIGTERM, SIGINT (`Grace::Normal`) or SIGQUIT (`Grace::Skipped`).
+    Shutdown(Grace),
+    /// SIGHUP: read the configuration again and put in force what may change live.
     Reload,
     /// Caught, logged and otherwise ignored, for the reason given.
     Ignored(&'static str),
 }
 
+/// How a shutdown signal treats work in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grace {
+    /// SIGTERM, SIGINT: work in flight may finish within the program's grace
+    /// (a second such signal, while it runs, is the program's to cut short).
+    Normal,
+    /// SIGQUIT: no grace, as for a second SIGTERM.
+    Skipped,
+}
+
 /// What `signal` means to the programs.
 pub fn meaning(signal: c_int) -> Meaning {
     match signal {
-        SIGQUIT => Meaning::ShutdownNow,
+        SIGQUIT => Meaning::Shutdown(Grace::Skipped),
         SIGHUP => Meaning::Reload,
-        SIGTERM | SIGINT => Meaning::Shutdown,
+        SIGTERM | SIGINT => Meaning::Shutdown(Grace::Normal),
         _ => Meaning::Ignored("no action assigned"),
     }
 }
@@ -156,9 +164,9 @@ mod tests {
         for signal in HANDLED {
             assert_ne!(signal_name(signal), "signal");
         }
-        assert_eq!(meaning(SIGTERM), Meaning::Shutdown);
-        assert_eq!(meaning(SIGINT), Meaning::Shutdown);
-        assert_eq!(meaning(SIGQUIT), Meaning::ShutdownNow);
+        assert_eq!(meaning(SIGTERM), Meaning::Shutdown(Grace::Normal));
+        assert_eq!(meaning(SIGINT), Meaning::Shutdown(Grace::Normal));
+        assert_eq!(meaning(SIGQUIT), Meaning::Shutdown(Grace::Skipped));
         assert_eq!(meaning(SIGHUP), Meaning::Reload);
         assert!(matches!(meaning(SIGUSR1), Meaning::Ignored(_)));
         assert!(matches!(meaning(SIGUSR2), Meaning::Ignored(_)));

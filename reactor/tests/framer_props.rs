@@ -1,6 +1,6 @@
 //! Properties of the line framer over arbitrary input: however the bytes are
 //! split into reads, the messages and the error are the same (and those of a
-//! plain model of the protocol), and after draining the complete messages
+//! plain model of the protocol), and once the complete messages are taken
 //! the framer never holds more than the maximum.
 
 use proptest::prelude::*;
@@ -38,9 +38,9 @@ struct Framed {
     error: Option<TooLong>,
 }
 
-/// Feeds `input` cut at `cuts` (sorted), draining complete messages after
+/// Feeds `input` cut at `cuts` (sorted), taking the complete messages after
 /// every read as the server does, then EOF. Checks along the way that the
-/// framer holds at most `max_len` bytes once drained, and that after an
+/// framer holds at most `max_len` bytes once they are taken, and that after an
 /// overflow it refuses everything.
 fn frame(input: &[u8], cuts: &[usize], max_len: usize) -> Framed {
     let mut framer = LineFramer::new(max_len);
@@ -60,7 +60,7 @@ fn frame(input: &[u8], cuts: &[usize], max_len: usize) -> Framed {
         }
         assert!(
             framer.buffered() <= max_len,
-            "{} bytes buffered after draining, max {max_len}",
+            "{} bytes buffered after taking the messages, max {max_len}",
             framer.buffered()
         );
         start = end;
@@ -74,7 +74,7 @@ fn frame(input: &[u8], cuts: &[usize], max_len: usize) -> Framed {
 
 /// Like [`frame`], but takes the messages only at the end (a peer that
 /// pipelines while the server is busy writing).
-fn frame_draining_late(input: &[u8], cuts: &[usize], max_len: usize) -> Framed {
+fn frame_taking_late(input: &[u8], cuts: &[usize], max_len: usize) -> Framed {
     let mut framer = LineFramer::new(max_len);
     let mut error = None;
     let mut start = 0;
@@ -124,7 +124,7 @@ proptest! {
 
         let cuts = cuts(input.len(), &picks);
         prop_assert_eq!(&frame(&input, &cuts, max_len), &whole, "cuts {:?}", cuts);
-        prop_assert_eq!(&frame_draining_late(&input, &cuts, max_len), &whole, "late, cuts {:?}", cuts);
+        prop_assert_eq!(&frame_taking_late(&input, &cuts, max_len), &whole, "late, cuts {:?}", cuts);
     }
 
     #[test]

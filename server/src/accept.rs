@@ -9,8 +9,8 @@
 //!                       ▼  │
 //!                      AtCap
 //!
-//!   any of them ──signal──▶ Draining { owed } ──owed taken or queue empty──▶ Closed
-//!                                              ──grace over, second signal──▶ Closed
+//!   any of them ──signal──▶ Closing { owed } ──owed taken or queue empty──▶ Closed
+//!                                             ──grace over, second signal──▶ Closed
 //! ```
 //!
 //! Readiness is edge-triggered: the listener says once that connections
@@ -37,7 +37,7 @@ const ERROR_LOG_EVERY: Duration = Duration::from_secs(1);
 /// Where the accept side is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Accepting {
-    /// The listen queue was drained: the next readiness event says when
+    /// The listen queue is empty: the next readiness event says when
     /// connections arrive.
     Open,
     /// Connections may wait in the queue: take them, up to the cap.
@@ -52,7 +52,7 @@ pub enum Accepting {
     },
     /// Shutting down: `owed` connections waited in the listen queue at the
     /// signal. They are taken as slots allow, then the listener closes.
-    Draining {
+    Closing {
         /// Queued connections still to take.
         owed: usize,
         /// Set while out of descriptors, as in `Paused`.
@@ -76,7 +76,7 @@ pub enum Input {
     /// A reload raised the cap.
     CapRaised,
     /// `accept` would block: the queue is empty.
-    Drained,
+    QueueEmpty,
     /// `accept` failed with an error that is not the connection's own.
     Failed {
         /// When it failed.
@@ -106,7 +106,7 @@ impl Accepting {
             (Open, Readable) => Backlog,
             (Backlog, Full) => AtCap,
             (AtCap, SlotFreed | CapRaised) => Backlog,
-            (Backlog, Drained) => Open,
+            (Backlog, QueueEmpty) => Open,
             (Backlog, Failed { now }) => Paused {
                 until: now + ACCEPT_PAUSE,
             },
@@ -117,28 +117,28 @@ impl Accepting {
             // within the cap; whoever connects after the signal is not. The
             // caller closes the connections that owe nothing first, which
             // frees slots for them.
-            (Draining { .. }, Shutdown { .. }) => self,
+            (Closing { .. }, Shutdown { .. }) => self,
             (_, Shutdown { queued: 0 }) => Closed,
-            (_, Shutdown { queued }) => Draining {
+            (_, Shutdown { queued }) => Closing {
                 owed: queued,
                 paused_until: None,
             },
-            (Draining { owed: 1, .. }, Accepted) | (Draining { .. }, Drained) => Closed,
-            (Draining { owed, paused_until }, Accepted) => Draining {
+            (Closing { owed: 1, .. }, Accepted) | (Closing { .. }, QueueEmpty) => Closed,
+            (Closing { owed, paused_until }, Accepted) => Closing {
                 owed: owed - 1,
                 paused_until,
             },
-            (Draining { owed, .. }, Failed { now }) => Draining {
+            (Closing { owed, .. }, Failed { now }) => Closing {
                 owed,
                 paused_until: Some(now + ACCEPT_PAUSE),
             },
             (
-                Draining {
+                Closing {
                     owed,
                     paused_until: Some(until),
                 },
                 Tick { now },
-            ) if until <= now => Draining {
+            ) if until <= now => Closing {
                 owed,
                 paused_until: None,
             },
@@ -153,7 +153,7 @@ impl Accepting {
         matches!(
             self,
             Accepting::Backlog
-                | Accepting::Draining {
+                | Accepting::Closing {
                     paused_until: None,
                     ..
                 }
@@ -164,7 +164,7 @@ impl Accepting {
     fn deadline(self) -> Option<Instant> {
         match self {
             Accepting::Paused { until } => Some(until),
-            Accepting::Draining { paused_until, .. } => paused_until,
+            Accepting::Closing { paused_until, .. } => paused_until,
             _ => None,
         }
     }
@@ -220,12 +220,12 @@ impl<L: Listen> Acceptor<L> {
 
     /// The listener has new connections.
     pub fn readable(&mut self) {
-        self.apply(Input::Readable);
+        self.advance(Input::Readable);
     }
 
     /// A connection closed.
     pub fn slot_freed(&mut self) {
-        self.apply(Input::SlotFreed);
+        self.advance(Input::SlotFreed);
     }
 
     /// A new cap (a reload): connections open above it stay, and no more
@@ -235,13 +235,13 @@ impl<L: Listen> Acceptor<L> {
         let raised = cap > self.cap;
         self.cap = cap;
         if raised {
-            self.apply(Input::CapRaised);
+            self.advance(Input::CapRaised);
         }
     }
 
     /// Ends a pause that is due.
     pub fn tick(&mut self, now: Instant) {
-        self.apply(Input::Tick { now });
+        self.advance(Input::Tick { now });
     }
 
     /// The first shutdown signal: owe what waits in the listen queue. Where
@@ -251,12 +251,12 @@ impl<L: Listen> Acceptor<L> {
             Some(listener) => listener.queued().unwrap_or(usize::MAX),
             None => 0,
         };
-        self.apply(Input::Shutdown { queued });
+        self.advance(Input::Shutdown { queued });
     }
 
     /// Closes the listener now (grace over or skipped).
     pub fn stop(&mut self) {
-        self.apply(Input::Stop);
+        self.advance(Input::Stop);
     }
 
     /// When a pause ends, for the loop's timeout.
@@ -276,23 +276,23 @@ impl<L: Listen> Acceptor<L> {
     pub fn next(&mut self, open: usize, now: Instant) -> Option<(L::Stream, IpAddr)> {
         while self.state.takes() {
             if open >= self.cap {
-                self.apply(Input::Full);
+                self.advance(Input::Full);
                 return None;
             }
             let result = self.listener.as_ref()?.accept();
             match result {
                 Ok((stream, addr)) => {
-                    self.apply(Input::Accepted);
+                    self.advance(Input::Accepted);
                     // An IPv4 peer on the dual-stack listener is
                     // `::ffff:a.b.c.d`: logged as the plain IPv4 address it is.
                     return Some((stream, addr.ip().to_canonical()));
                 }
                 Err(e) => match classify_accept_error(&e) {
-                    AcceptError::Drained => self.apply(Input::Drained),
+                    AcceptError::QueueEmpty => self.advance(Input::QueueEmpty),
                     AcceptError::Transient => {}
                     AcceptError::Exhausted | AcceptError::Other => {
                         self.log_error(&e, now);
-                        self.apply(Input::Failed { now });
+                        self.advance(Input::Failed { now });
                     }
                 },
             }
@@ -301,7 +301,7 @@ impl<L: Listen> Acceptor<L> {
     }
 
     /// Moves to the next state and does what entering it means.
-    fn apply(&mut self, input: Input) {
+    fn advance(&mut self, input: Input) {
         let next = self.state.on(input);
         if next == self.state {
             return;
@@ -513,7 +513,7 @@ mod tests {
         acceptor.shut_down();
         assert_eq!(
             acceptor.state,
-            Accepting::Draining {
+            Accepting::Closing {
                 owed: 3,
                 paused_until: None
             }
@@ -545,7 +545,7 @@ mod tests {
     }
 
     #[test]
-    fn out_of_descriptors_while_draining_pauses_and_resumes_the_drain() {
+    fn out_of_descriptors_while_closing_pauses_then_takes_the_rest_owed() {
         let fake = FakeListener::default();
         fake.queue
             .borrow_mut()
@@ -562,7 +562,7 @@ mod tests {
         let until = start + ACCEPT_PAUSE;
         assert_eq!(
             acceptor.state,
-            Accepting::Draining {
+            Accepting::Closing {
                 owed: 2,
                 paused_until: Some(until)
             }
@@ -581,7 +581,7 @@ mod tests {
             Accepting::Backlog,
             Accepting::AtCap,
             Accepting::Paused { until: now },
-            Accepting::Draining {
+            Accepting::Closing {
                 owed: 5,
                 paused_until: None,
             },
@@ -606,14 +606,14 @@ mod tests {
     }
 
     #[test]
-    fn a_second_signal_while_draining_keeps_the_debt() {
-        let draining = Accepting::Draining {
+    fn a_second_signal_while_closing_keeps_the_debt() {
+        let closing = Accepting::Closing {
             owed: 2,
             paused_until: None,
         };
-        assert_eq!(draining.on(Input::Shutdown { queued: 9 }), draining);
-        assert_eq!(draining.on(Input::Readable), draining);
-        assert_eq!(draining.on(Input::Full), draining);
+        assert_eq!(closing.on(Input::Shutdown { queued: 9 }), closing);
+        assert_eq!(closing.on(Input::Readable), closing);
+        assert_eq!(closing.on(Input::Full), closing);
     }
 
     #[test]
@@ -631,7 +631,7 @@ mod tests {
         acceptor.shut_down();
         assert_eq!(
             acceptor.state,
-            Accepting::Draining {
+            Accepting::Closing {
                 owed: 3,
                 paused_until: None
             }

@@ -5,11 +5,15 @@
 //!
 //! - [`config`]: the settings table (`SERVER_*` variables, `config.ini`,
 //!   defaults) and the [`ServerConfig`] it fills.
-//! - [`budget`]: the memory budget all connection buffers share.
-//! - [`echo`]: the [`EchoServer`] handler the reactor drives.
+//! - [`budget`]: the memory budget all connection buffers share, and who
+//!   reads once it is spent (parked connections, the one privileged reader).
+//! - [`echo`]: the [`EchoServer`] handler the reactor drives: its events,
+//!   top-down, then the steps they take.
+//! - `connection` (private): one connection's exchange as a state machine
+//!   (read, write the echo, linger), a step a phase.
 //! - [`probe`]: `server --probe`, the image's health check.
 //! - `accept` (private): the listener and the one state machine that says
-//!   when it is read (at the cap, paused, drained at shutdown).
+//!   when it is read (at the cap, paused, closing at shutdown).
 //! - `throttle` (private): at most one log line of a kind per period.
 //! - [`BINARY`] and [`main_with_args`]: what `main` does, as a function tests
 //!   and `main` share.
@@ -17,6 +21,7 @@
 mod accept;
 pub mod budget;
 pub mod config;
+mod connection;
 pub mod echo;
 pub mod probe;
 mod throttle;

@@ -1,6 +1,6 @@
 //! Log output never blocks the server: the real binary with its stderr a
 //! pipe nobody reads, or with fd 2 closed, keeps serving and honours
-//! SIGTERM; once a stalled stderr drains, one line says how many lines were
+//! SIGTERM; once a stalled stderr moves again, one line says how many lines were
 //! lost, in their place.
 
 use std::io::{Read, Write};
@@ -14,7 +14,7 @@ use testkit::{
 };
 
 const PATIENCE: Duration = Duration::from_secs(10);
-/// Shutdown grace (the default) plus the bounded log drain at exit (100 ms)
+/// Shutdown grace (the default) plus the bounded log flush at exit (100 ms)
 /// plus a wide margin for a loaded machine.
 const EXIT_BOUND: Duration = Duration::from_millis(500 + 100 + 1400);
 
@@ -75,7 +75,7 @@ fn an_unread_stderr_never_stops_the_server() {
 }
 
 #[test]
-fn lines_lost_to_a_full_buffer_are_reported_once_stderr_drains() {
+fn lines_lost_to_a_full_buffer_are_reported_once_stderr_moves_again() {
     let (mut server, stderr, port) = server_with_unread_stderr();
     // 1,500 echoes of 1,000 bytes log about 1.7 MB: more than the 1 MiB
     // buffer plus what the pipe holds.

@@ -35,7 +35,7 @@ fn sigusr1_sigusr2_are_logged_and_the_server_keeps_serving() {
 
 #[test]
 fn sighup_reloads_and_the_server_keeps_serving() {
-    // No config file, nothing in the environment changed: nothing to apply.
+    // No config file, nothing in the environment changed: nothing to put in force.
     let (mut server, port) = start_server(&[]);
     server.signal(libc::SIGHUP);
     let line = server.wait_line(&["action: reload"], PATIENCE);
