@@ -7,10 +7,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use app::logline::parse_line;
-use testkit::{free_port, read_first_line, scratch_dir, start_server, Program, SIGTERM};
-
-const SECOND: Duration = Duration::from_secs(1);
-const PATIENCE: Duration = Duration::from_secs(15);
+use testkit::{
+    free_port, read_first_line, scratch_dir, start_server, Program, PATIENCE, SECOND, SIGTERM,
+};
 
 fn client(id: &str, port: u16, extra: &[(&str, &str)]) -> Program {
     let address = format!("127.0.0.1:{port}");

@@ -4,9 +4,7 @@
 
 use std::time::Duration;
 
-use testkit::{free_port, scratch_dir, Program};
-
-const PATIENCE: Duration = Duration::from_secs(15);
+use testkit::{free_port, scratch_dir, Program, PATIENCE};
 
 /// A server name (not an IP literal) is looked up again before every retry,
 /// so the window usually ends during that lookup. The final line must still

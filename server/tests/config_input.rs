@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use testkit::{
     assert_config_refused, exchange, free_port, make_fifo, scratch_dir, start_server, Program,
-    SIGTERM,
+    PATIENCE, SIGTERM,
 };
 
-const PATIENCE: Duration = Duration::from_secs(20);
 /// Expects the server in `dir` to refuse its config (see
 /// [`assert_config_refused`]). A free port is set unless `env` sets one, so
 /// that a server which wrongly starts does not take the default port of the

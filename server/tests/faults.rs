@@ -15,10 +15,9 @@ use std::time::{Duration, Instant};
 use testkit::{
     binary, connect, cpu_time, exchange, free_port, limit_receive_buffer, open_fds, raise_fd_limit,
     read_to_end, reset_on_close, rss_bytes, scratch_dir, start_server, wait_until, Program,
+    PATIENCE, SECOND,
 };
 
-const SECOND: Duration = Duration::from_secs(1);
-const PATIENCE: Duration = Duration::from_secs(20);
 const MIB: usize = 1024 * 1024;
 
 /// One exchange that must be echoed; returns how long it took, connect included.

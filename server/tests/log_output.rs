@@ -10,10 +10,9 @@ use std::time::{Duration, Instant};
 
 use app::logline::parse_line;
 use testkit::{
-    binary, command, free_port, raise_fd_limit, scratch_dir, wait_until, Program, SIGTERM,
+    binary, command, free_port, raise_fd_limit, scratch_dir, wait_until, Program, PATIENCE, SIGTERM,
 };
 
-const PATIENCE: Duration = Duration::from_secs(10);
 /// Shutdown grace (the default) plus the bounded log drain at exit (100 ms)
 /// plus a wide margin for a loaded machine.
 const EXIT_BOUND: Duration = Duration::from_millis(500 + 100 + 1400);

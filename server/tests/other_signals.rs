@@ -6,9 +6,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use testkit::{connect, exchange, read_to_end, start_server};
-
-const PATIENCE: Duration = Duration::from_secs(10);
+use testkit::{connect, exchange, read_to_end, start_server, PATIENCE};
 
 #[test]
 fn sigusr1_sigusr2_are_logged_and_the_server_keeps_serving() {

@@ -5,9 +5,8 @@
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use testkit::{binary, exchange, free_port, scratch_dir, start_server};
+use testkit::{binary, exchange, free_port, scratch_dir, start_server, PATIENCE};
 
-const PATIENCE: Duration = Duration::from_secs(10);
 /// The probe's own bound is 2 s; generous room for a loaded machine.
 const PROBE_BOUND: Duration = Duration::from_secs(5);
 

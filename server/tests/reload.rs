@@ -9,9 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use app::logline::parse_line;
-use testkit::{connect, exchange, free_port, read_to_end, scratch_dir, Program};
-
-const PATIENCE: Duration = Duration::from_secs(10);
+use testkit::{connect, exchange, free_port, read_to_end, scratch_dir, Program, PATIENCE};
 
 /// The server in a directory of its own, configured by `config.ini` alone
 /// (`[DEFAULT]` with the port and `settings`), once it listens.

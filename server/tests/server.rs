@@ -7,11 +7,8 @@ use std::time::Duration;
 
 use testkit::{
     connect, exchange, free_port, listen_backlogs, read_to_end, scratch_dir, start_server, Program,
-    SIGINT, SIGTERM,
+    PATIENCE, SECOND, SIGINT, SIGTERM,
 };
-
-const SECOND: Duration = Duration::from_secs(1);
-const PATIENCE: Duration = Duration::from_secs(10);
 
 #[test]
 fn echoes_first_line_byte_exact_then_closes() {
