@@ -6,9 +6,9 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use app::logline::parse_line;
 use testkit::{
-    free_port, read_first_line, scratch_dir, start_server, Program, PATIENCE, SECOND, SIGTERM,
+    free_port, parse_line, read_first_line, scratch_dir, start_server, Program, PATIENCE, SECOND,
+    SIGTERM,
 };
 
 fn client(id: &str, port: u16, extra: &[(&str, &str)]) -> Program {

@@ -5,8 +5,7 @@
 
 use std::time::Duration;
 
-use app::logline::parse_line;
-use testkit::{command, start_server, Program, SIGTERM};
+use testkit::{command, parse_line, start_server, Program, SIGTERM};
 
 /// Runs of thousands of exchanges, each logged by both programs, take far
 /// longer than one exchange: the bound for them is wider.

@@ -5,8 +5,7 @@
 
 use std::time::Duration;
 
-use app::logline::parse_line;
-use testkit::{scratch_dir, start_server, Program, PATIENCE};
+use testkit::{parse_line, scratch_dir, start_server, Program, PATIENCE};
 
 const ANSWERED: &str = "action: receive_message | result: success | client_id: 7";
 

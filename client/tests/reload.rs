@@ -5,9 +5,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use app::logline::parse_line;
 use testkit::{
-    scratch_dir, start_server, start_with_memory_cap, yaml_alias_bomb, Program, PATIENCE,
+    parse_line, scratch_dir, start_server, start_with_memory_cap, yaml_alias_bomb, Program,
+    PATIENCE,
 };
 
 const ANSWERED: &str = "action: receive_message | result: success | client_id: 4";

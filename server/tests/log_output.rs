@@ -8,9 +8,9 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use app::logline::parse_line;
 use testkit::{
-    binary, command, free_port, raise_fd_limit, scratch_dir, wait_until, Program, PATIENCE, SIGTERM,
+    binary, command, free_port, parse_line, raise_fd_limit, scratch_dir, wait_until, Program,
+    PATIENCE, SIGTERM,
 };
 
 /// Shutdown grace (the default) plus the bounded log drain at exit (100 ms)

@@ -20,7 +20,7 @@ fn sigusr1_sigusr2_are_logged_and_the_server_keeps_serving() {
             )],
             PATIENCE,
         );
-        let parsed = app::logline::parse_line(&line).expect("a contract line");
+        let parsed = testkit::parse_line(&line).expect("a contract line");
         assert_eq!(parsed.level, "INFO", "{line}");
         let message = format!("after {name}\n");
         assert_eq!(exchange(port, message.as_bytes()), message.as_bytes());

@@ -8,8 +8,9 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use app::logline::parse_line;
-use testkit::{connect, exchange, free_port, read_to_end, scratch_dir, Program, PATIENCE};
+use testkit::{
+    connect, exchange, free_port, parse_line, read_to_end, scratch_dir, Program, PATIENCE,
+};
 
 /// The server in a directory of its own, configured by `config.ini` alone
 /// (`[DEFAULT]` with the port and `settings`), once it listens.

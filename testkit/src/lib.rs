@@ -16,11 +16,13 @@
 //!   socket options that play a misbehaving peer, `ss`'s view of a listener.
 //! - [`fs`]: scratch directories, FIFOs, what a command left behind.
 //! - [`readme`]: the README's Markdown tables, and a row-by-row diff.
+//! - [`logline`]: [`parse_line`], the contract's log lines taken apart.
 //! - [`contract`]: assertions that hold for both binaries (a refused
 //!   config, SIGTERM at any moment of start-up).
 
 pub mod contract;
 pub mod fs;
+pub mod logline;
 pub mod net;
 pub mod proc;
 pub mod program;
@@ -29,6 +31,7 @@ pub mod readme;
 pub use contract::*;
 pub use fs::*;
 pub use libc::{SIGINT, SIGTERM};
+pub use logline::*;
 pub use net::*;
 pub use proc::*;
 pub use program::*;
