@@ -226,7 +226,7 @@ impl EchoServer {
             parked: VecDeque::new(),
             privileged: None,
             budget_log: Throttle::new(BUDGET_LOG_EVERY),
-            accept: Acceptor::new(listener, config.max_connections, config.port),
+            accept: Acceptor::new(listener, config.max_connections, local.port()),
             config,
             reloader,
             conns: Slab::new(),
