@@ -1,6 +1,9 @@
 //! Test support for the project's integration tests: spawn the real
 //! binaries, follow their log lines, send them signals, and wait for
-//! conditions with bounded timeouts instead of sleeping.
+//! conditions with bounded timeouts instead of sleeping. Ports are never
+//! picked in advance: a server binds port 0 and says which it got, a fake
+//! server is a listener the test holds, a port where nothing listens is
+//! held bound ([`ClosedPort`]).
 //!
 //! # Layout
 //!
@@ -9,11 +12,13 @@
 //! - [`PATIENCE`], [`SECOND`], [`wait_until`]: the time bounds tests share.
 //! - [`program`]: [`Program`], a spawned binary with its captured output;
 //!   the commands that start one (memory cap, signal held across `exec`,
-//!   a private mount namespace); [`start_server`].
+//!   a private mount namespace); [`start_server`], on port 0, and
+//!   [`Program::listen_port`], the port its `listen` line names.
 //! - [`proc`]: what a process holds, read from `/proc` ([`rss_bytes`],
-//!   [`open_fds`], [`cpu_time`]), and [`raise_fd_limit`].
-//! - [`net`]: loopback connections with bounded waits, byte-exact reads,
-//!   socket options that play a misbehaving peer, `ss`'s view of a listener.
+//!   [`open_fds`], [`cpu_time`], [`listening_port`]), and [`raise_fd_limit`].
+//! - [`net`]: [`ClosedPort`], a port that refuses connections; loopback
+//!   connections with bounded waits, byte-exact reads, socket options that
+//!   play a misbehaving peer, `ss`'s view of a listener.
 //! - [`fs`]: scratch directories, FIFOs, what a command left behind.
 //! - [`readme`]: the README's Markdown tables, and a row-by-row diff.
 //! - [`logline`]: [`parse_line`], the contract's log lines taken apart.

@@ -1,17 +1,83 @@
 //! Loopback sockets: connections that give up instead of hanging a test,
 //! byte-exact reads, socket options that play a misbehaving peer.
 
-use std::net::{TcpListener, TcpStream};
+use std::io::ErrorKind;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
+
+use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::PATIENCE;
 
-/// A TCP port on 127.0.0.1 that nothing listens on right now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind an ephemeral port")
-        .port()
+/// A loopback port that refuses connections for as long as this value
+/// lives, on `127.0.0.1` and, where the host has IPv6, `[::1]` (so
+/// `localhost` is refused too): sockets bound there that never listen. For
+/// tests of a client that finds no server. It cannot race: while the
+/// sockets are bound no other test is given the port (a bind to port 0
+/// never picks it, nor does `connect` for its own end), and a bind to it
+/// without `SO_REUSEADDR` fails. A server started on it on purpose binds
+/// with `SO_REUSEADDR`, as ours does, and takes it over with no gap.
+#[derive(Debug)]
+pub struct ClosedPort {
+    /// Hold the port; dropping them frees it.
+    _sockets: Vec<Socket>,
+    port: u16,
+}
+
+impl ClosedPort {
+    /// Binds a fresh port on both loopback addresses, without listening.
+    pub fn new() -> ClosedPort {
+        // [::1] may already have the port 127.0.0.1 was given: try another.
+        for _ in 0..100 {
+            let v4 = bound(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).expect("bind 127.0.0.1");
+            let port = v4
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_socket())
+                .expect("a bound address")
+                .port();
+            match bound(SocketAddr::from((Ipv6Addr::LOCALHOST, port))) {
+                Ok(v6) => {
+                    return ClosedPort {
+                        _sockets: vec![v4, v6],
+                        port,
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::AddrInUse => continue,
+                // No IPv6 on this host: nothing can listen on [::1] either.
+                Err(_) => {
+                    return ClosedPort {
+                        _sockets: vec![v4],
+                        port,
+                    }
+                }
+            }
+        }
+        panic!("no port free on both 127.0.0.1 and [::1]");
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Default for ClosedPort {
+    fn default() -> Self {
+        ClosedPort::new()
+    }
+}
+
+/// A TCP socket bound to `addr` with `SO_REUSEADDR` (and `IPV6_V6ONLY` for
+/// IPv6, so it holds `[::1]` only), not listening.
+fn bound(addr: SocketAddr) -> std::io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket)
 }
 
 /// A blocking connection to `127.0.0.1:port` whose reads and writes give up

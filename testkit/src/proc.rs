@@ -1,5 +1,5 @@
-//! What a process holds, read from `/proc`, and the descriptor limit it may
-//! hold up to: resource bounds in fault tests.
+//! What a process holds, read from `/proc` (memory, descriptors, CPU time,
+//! its listening port), and the descriptor limit it may hold up to.
 
 use std::time::Duration;
 
@@ -73,4 +73,47 @@ pub fn raise_fd_limit(wanted: u64) -> u64 {
         assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0, "setrlimit");
     }
     limit.rlim_cur
+}
+
+/// The port process `pid` listens on over TCP, once it does (`None` if it
+/// does not within `timeout`): for a program asked for port 0 whose log the
+/// test cannot read (stderr closed, unread, or a file). Its sockets are
+/// the `socket:[inode]` entries of `/proc/<pid>/fd`; the listening one is
+/// the entry of `/proc/<pid>/net/tcp6` or `tcp` with that inode in state
+/// `0A` (LISTEN).
+pub fn listening_port(pid: u32, timeout: Duration) -> Option<u16> {
+    let mut port = None;
+    crate::wait_until(timeout, || {
+        port = listening_port_now(pid);
+        port.is_some()
+    });
+    port
+}
+
+fn listening_port_now(pid: u32) -> Option<u16> {
+    let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()?
+        .filter_map(|entry| {
+            let target = std::fs::read_link(entry.ok()?.path()).ok()?;
+            let target = target.to_str()?;
+            Some(
+                target
+                    .strip_prefix("socket:[")?
+                    .strip_suffix(']')?
+                    .to_owned(),
+            )
+        })
+        .collect();
+    ["tcp6", "tcp"].iter().find_map(|table| {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).ok()?;
+        text.lines().skip(1).find_map(|line| {
+            // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (local, state, inode) = (fields.get(1)?, fields.get(3)?, fields.get(9)?);
+            if *state != "0A" || !inodes.iter().any(|i| i == inode) {
+                return None;
+            }
+            u16::from_str_radix(local.rsplit(':').next()?, 16).ok()
+        })
+    })
 }

@@ -7,7 +7,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::{free_port, scratch_dir, wait_until, PATIENCE};
+use crate::{parse_line, scratch_dir, wait_until, PATIENCE};
 
 /// The path of a workspace binary, built if it is missing (a test of one
 /// package may need another package's binary).
@@ -129,6 +129,15 @@ impl Program {
     /// Waits for one line containing all of `parts`.
     pub fn wait_line(&self, parts: &[&str], timeout: Duration) -> String {
         self.wait_lines(parts, 1, timeout).remove(0)
+    }
+
+    /// Waits for the `listen` line and returns the port it names: the one
+    /// the program really bound, whatever it was asked for (port 0 included).
+    pub fn listen_port(&self, timeout: Duration) -> u16 {
+        let line = self.wait_line(&["action: listen | result: success"], timeout);
+        parse_line(&line)
+            .and_then(|l| l.field("port").and_then(|p| p.parse().ok()))
+            .unwrap_or_else(|| panic!("{}: no port in {line}", self.name))
     }
 
     /// Sends a signal (e.g. `libc::SIGTERM`).
@@ -350,16 +359,13 @@ pub fn hold_across_exec(command: &mut Command, signal: i32) {
     }
 }
 
-/// The real server on a free port with `extra` settings, once it listens.
+/// The real server with `extra` settings, once it listens, and its port:
+/// it binds port 0 and its `listen` line names the port the system gave,
+/// so servers of tests running side by side never race for one.
 pub fn start_server(extra: &[(&str, &str)]) -> (Program, u16) {
-    let port = free_port();
-    let port_text = port.to_string();
-    let mut env = vec![("SERVER_PORT", port_text.as_str())];
+    let mut env = vec![("SERVER_PORT", "0")];
     env.extend_from_slice(extra);
     let program = Program::start("server", &scratch_dir("server"), &env, &[]);
-    program.wait_line(
-        &["action: listen | result: success", &format!("port: {port}")],
-        PATIENCE,
-    );
+    let port = program.listen_port(PATIENCE);
     (program, port)
 }
