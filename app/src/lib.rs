@@ -9,8 +9,8 @@
 //!   file, value parsers, the INI format, the unknown-keys warning, and the
 //!   settings table ([`config::Table`]) that declares each setting once.
 //!   (The YAML format is the client's own: only it reads YAML.)
-//! - [`logline`]: the contract's log line format, and [`logline::parse_line`]
-//!   to read it back.
+//! - [`logline`]: the contract's log line format (tests read it back with
+//!   `testkit::parse_line`).
 //! - [`logging`]: output of the lines on stderr that never blocks the loop
 //!   (installed as the reactor's before-poll hook).
 //! - [`cli`] and [`program`]: `--help`, `--version`, `--config PATH`, the

@@ -1,7 +1,7 @@
 //! Log output: `YYYY-MM-DD HH:MM:SS LEVEL    <message>` in UTC, on stderr:
 //! the level padded to 8 characters, then a space (Python's
 //! `%(asctime)s %(levelname)-8s %(message)s`).
-//! [`parse_line`](crate::logline::parse_line) reads it back.
+//! Tests read it back with `testkit::parse_line`.
 //!
 //! Log output never blocks the loop. Lines are formatted by `env_logger`
 //! into a queue; once per turn of the loop, just before it blocks in `poll`,
@@ -395,8 +395,8 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::logline::parse_line;
     use std::time::Duration;
+    use testkit::parse_line;
 
     #[test]
     fn timestamps_are_utc_calendar_dates() {

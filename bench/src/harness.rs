@@ -12,8 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use testkit::{
-    binary, free_port, listen_backlogs, open_fds, raise_fd_limit, rss_bytes, scratch_dir,
-    wait_until, Program, SIGTERM,
+    binary, listen_backlogs, open_fds, raise_fd_limit, rss_bytes, scratch_dir, wait_until,
+    ClosedPort, Program, SIGTERM,
 };
 
 use crate::loadgen::Mode;
@@ -715,7 +715,8 @@ fn shutdown(options: &Options, rows: &mut Vec<Row>) {
 fn client_exit(options: &Options, rows: &mut Vec<Row>) {
     let server = Server::project("WARN", &[]);
     let address = format!("127.0.0.1:{}", server.port);
-    let nobody = format!("127.0.0.1:{}", free_port());
+    let closed = ClosedPort::new();
+    let nobody = format!("127.0.0.1:{}", closed.port());
     let dir = scratch_dir("bench-client");
     let measure = |address: &str, level: &str, ready: &[&str]| {
         let times: Vec<Duration> = (0..options.repeats)

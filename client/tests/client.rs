@@ -6,11 +6,10 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use app::logline::parse_line;
-use testkit::{free_port, read_first_line, scratch_dir, start_server, Program, SIGTERM};
-
-const SECOND: Duration = Duration::from_secs(1);
-const PATIENCE: Duration = Duration::from_secs(15);
+use testkit::{
+    parse_line, read_first_line, scratch_dir, start_server, ClosedPort, Program, PATIENCE, SECOND,
+    SIGTERM,
+};
 
 fn client(id: &str, port: u16, extra: &[(&str, &str)]) -> Program {
     let address = format!("127.0.0.1:{port}");
@@ -161,10 +160,10 @@ fn sigterm_during_the_period_exits_zero_at_once() {
 
 #[test]
 fn sigterm_during_connect_retries_exits_zero_at_once() {
-    let port = free_port(); // nobody listens
+    let nobody = ClosedPort::new();
     let mut client = client(
         "1",
-        port,
+        nobody.port(),
         &[
             ("CLI_LOG_LEVEL", "DEBUG"),
             ("CLI_SERVER_CONNECT_WINDOW", "60s"),
@@ -210,7 +209,9 @@ fn sigterm_while_waiting_for_an_answer_closes_the_socket() {
 
 #[test]
 fn client_started_before_the_server_succeeds_once_it_is_up() {
-    let port = free_port();
+    // Refused until the server, started on it, takes it over.
+    let closed = ClosedPort::new();
+    let port = closed.port();
     let mut client = client(
         "1",
         port,
@@ -240,8 +241,12 @@ fn client_started_before_the_server_succeeds_once_it_is_up() {
 
 #[test]
 fn no_server_within_the_window_is_a_connect_failure() {
-    let port = free_port();
-    let mut client = client("1", port, &[("CLI_SERVER_CONNECT_WINDOW", "300ms")]);
+    let nobody = ClosedPort::new();
+    let mut client = client(
+        "1",
+        nobody.port(),
+        &[("CLI_SERVER_CONNECT_WINDOW", "300ms")],
+    );
     let (status, took) = client.wait_exit(PATIENCE);
     assert_eq!(status.code(), Some(1));
     assert!(
@@ -335,7 +340,8 @@ fn bad_config_values_exit_1_naming_the_key() {
 
 #[test]
 fn zero_messages_finish_at_once() {
-    let mut client = client("1", free_port(), &[("CLI_LOOP_AMOUNT", "0")]);
+    let nobody = ClosedPort::new();
+    let mut client = client("1", nobody.port(), &[("CLI_LOOP_AMOUNT", "0")]);
     assert!(client.wait_exit(PATIENCE).0.success());
     client.wait_line(&["action: loop_finished | result: success"], SECOND);
 }

@@ -4,11 +4,11 @@
 //! keys, huge values, timeouts that cannot work.
 
 use std::path::Path;
-use std::time::Duration;
 
-use testkit::{assert_config_refused, make_fifo, scratch_dir, start_server, Program, SIGTERM};
+use testkit::{
+    assert_config_refused, make_fifo, scratch_dir, start_server, Program, PATIENCE, SIGTERM,
+};
 
-const PATIENCE: Duration = Duration::from_secs(20);
 /// Expects the client in `dir` to refuse its config (see [`assert_config_refused`]).
 fn refuses(dir: &Path, env: &[(&str, &str)], args: &[&str], parts: &[&str]) -> String {
     assert_config_refused("client", dir, env, args, parts)

@@ -4,16 +4,15 @@
 
 use std::time::Duration;
 
-use testkit::{free_port, scratch_dir, Program};
-
-const PATIENCE: Duration = Duration::from_secs(15);
+use testkit::{scratch_dir, ClosedPort, Program, PATIENCE};
 
 /// A server name (not an IP literal) is looked up again before every retry,
 /// so the window usually ends during that lookup. The final line must still
 /// name the refused connect, not the lookup the window cut short.
 #[test]
 fn window_ending_while_resolving_again_reports_the_refused_connect() {
-    let address = format!("localhost:{}", free_port());
+    let nobody = ClosedPort::new();
+    let address = format!("localhost:{}", nobody.port());
     let mut client = Program::start(
         "client",
         &scratch_dir("connect-window"),

@@ -8,12 +8,8 @@
 
 use std::net::UdpSocket;
 use std::path::Path;
-use std::time::Duration;
 
-use testkit::{command_with_file_over, scratch_dir, Program, SIGTERM};
-
-const SECOND: Duration = Duration::from_secs(1);
-const PATIENCE: Duration = Duration::from_secs(15);
+use testkit::{command_with_file_over, scratch_dir, Program, PATIENCE, SECOND, SIGTERM};
 
 /// A resolver that swallows queries, and a client made to use it.
 fn client_with_dead_resolver(

@@ -10,12 +10,13 @@
 //! whatever the program does, and on a busy machine that window alone is
 //! the better part of a millisecond.
 
-use testkit::{assert_sigterm_during_start_up_is_clean, free_port};
+use testkit::{assert_sigterm_during_start_up_is_clean, ClosedPort};
 
 #[test]
 fn sigterm_at_any_moment_of_start_up_is_a_clean_shutdown() {
     // Nothing listens there: the client keeps retrying until the signal.
-    let address = format!("127.0.0.1:{}", free_port());
+    let closed = ClosedPort::new();
+    let address = format!("127.0.0.1:{}", closed.port());
     assert_sigterm_during_start_up_is_clean(
         "client",
         |bad_config| {

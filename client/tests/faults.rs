@@ -7,12 +7,11 @@
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use testkit::{read_first_line, reset_on_close, scratch_dir, start_server, Program, SIGTERM};
-
-const SECOND: Duration = Duration::from_secs(1);
-const PATIENCE: Duration = Duration::from_secs(15);
+use testkit::{
+    read_first_line, reset_on_close, scratch_dir, start_server, Program, PATIENCE, SECOND, SIGTERM,
+};
 
 fn client(address: &str, extra: &[(&str, &str)]) -> Program {
     let mut env = vec![("CLI_ID", "1"), ("CLI_SERVER_ADDRESS", address)];

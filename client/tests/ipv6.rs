@@ -2,11 +2,9 @@
 //! literal (`[::1]:port`) and through a name that resolves to `::1` only.
 //! Where the host has no IPv6 these tests say so and pass without running.
 
-use std::time::Duration;
-
-use testkit::{command_with_file_over, ipv6_loopback, scratch_dir, start_server, Program, SIGTERM};
-
-const PATIENCE: Duration = Duration::from_secs(15);
+use testkit::{
+    command_with_file_over, ipv6_loopback, scratch_dir, start_server, Program, PATIENCE, SIGTERM,
+};
 
 fn assert_two_exchanges(client: &mut Program, server: &Program) {
     let (status, _) = client.wait_exit(PATIENCE);

@@ -5,10 +5,11 @@
 
 use std::time::Duration;
 
-use app::logline::parse_line;
-use testkit::{command, start_server, Program, SIGTERM};
+use testkit::{command, parse_line, start_server, Program, SIGTERM};
 
-const PATIENCE: Duration = Duration::from_secs(60);
+/// Runs of thousands of exchanges, each logged by both programs, take far
+/// longer than one exchange: the bound for them is wider.
+const RUN_PATIENCE: Duration = Duration::from_secs(60);
 /// The bounded log flush at exit (100 ms) plus a wide margin.
 const EXIT_BOUND: Duration = Duration::from_secs(1);
 
@@ -43,7 +44,7 @@ fn number(line: &str) -> u64 {
 fn an_unread_stderr_never_stops_the_run() {
     let (_server, port) = start_server(&[]);
     let (mut client, _stderr) = client_with_unread_stderr("11", port, "3000");
-    let (status, _) = client.wait_exit(PATIENCE);
+    let (status, _) = client.wait_exit(RUN_PATIENCE);
     assert_eq!(status.code(), Some(0));
 }
 
@@ -53,8 +54,8 @@ fn sigterm_mid_run_with_an_unread_stderr_exits_promptly() {
     let (mut client, _stderr) = client_with_unread_stderr("12", port, "1000000");
     // Far more lines than the pipe holds: the client is past the point
     // where its stderr stalls.
-    server.wait_lines(&["msg: [CLIENT 12]"], 1_500, PATIENCE);
-    let (status, took) = client.stop_with(SIGTERM, PATIENCE);
+    server.wait_lines(&["msg: [CLIENT 12]"], 1_500, RUN_PATIENCE);
+    let (status, took) = client.stop_with(SIGTERM, RUN_PATIENCE);
     println!("SIGTERM to exit: {took:?}");
     assert_eq!(status.code(), Some(0));
     assert!(took < EXIT_BOUND, "exit took {took:?}");
@@ -66,16 +67,16 @@ fn lines_lost_to_a_full_buffer_are_reported_once_stderr_moves_again() {
     let (mut client, stderr) = client_with_unread_stderr("13", port, "1000000");
     // About 110 bytes a line: 12,000 lines overflow the 1 MiB buffer plus
     // the pipe.
-    server.wait_lines(&["msg: [CLIENT 13]"], 12_000, PATIENCE);
+    server.wait_lines(&["msg: [CLIENT 13]"], 12_000, RUN_PATIENCE);
     client.follow_stderr(stderr);
-    let report = client.wait_line(&["action: log | result: fail"], PATIENCE);
+    let report = client.wait_line(&["action: log | result: fail"], RUN_PATIENCE);
     let lines = client.lines();
     let at = lines.iter().position(|l| *l == report).unwrap();
     let before = number(&lines[at - 1]);
     // The first answer logged after the gap.
     let answered = "action: receive_message | result: success";
     let next = client
-        .wait_lines(&[answered], at, PATIENCE)
+        .wait_lines(&[answered], at, RUN_PATIENCE)
         .into_iter()
         .find(|l| number(l) > before)
         .expect("answers after the report");
@@ -104,7 +105,7 @@ fn lines_lost_to_a_full_buffer_are_reported_once_stderr_moves_again() {
         "{:#?}",
         &lines[at - 1..=end]
     );
-    let (status, _) = client.stop_with(SIGTERM, PATIENCE);
+    let (status, _) = client.stop_with(SIGTERM, RUN_PATIENCE);
     assert_eq!(status.code(), Some(0));
-    client.wait_line(&["action: exit | result: success"], PATIENCE);
+    client.wait_line(&["action: exit | result: success"], RUN_PATIENCE);
 }

@@ -5,10 +5,8 @@
 
 use std::time::Duration;
 
-use app::logline::parse_line;
-use testkit::{scratch_dir, start_server, Program};
+use testkit::{parse_line, scratch_dir, start_server, Program, PATIENCE};
 
-const PATIENCE: Duration = Duration::from_secs(15);
 const ANSWERED: &str = "action: receive_message | result: success | client_id: 7";
 
 /// A client sending to the server on `port` every 20 ms, many times.

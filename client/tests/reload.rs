@@ -5,10 +5,11 @@
 use std::path::Path;
 use std::time::Duration;
 
-use app::logline::parse_line;
-use testkit::{scratch_dir, start_server, start_with_memory_cap, yaml_alias_bomb, Program};
+use testkit::{
+    parse_line, scratch_dir, start_server, start_with_memory_cap, yaml_alias_bomb, Program,
+    PATIENCE,
+};
 
-const PATIENCE: Duration = Duration::from_secs(15);
 const ANSWERED: &str = "action: receive_message | result: success | client_id: 4";
 const AMOUNT: u32 = 40;
 

@@ -17,11 +17,9 @@ use std::time::{Duration, Instant};
 
 use testkit::{
     command_with_file_over, ipv6_loopback, read_first_line, scratch_dir, wait_until, Program,
-    SIGTERM,
+    PATIENCE, SECOND, SIGTERM,
 };
 
-const SECOND: Duration = Duration::from_secs(1);
-const PATIENCE: Duration = Duration::from_secs(20);
 const NAME: &str = "two.tp0.example";
 
 /// A listener that drops every SYN: its accept queue (of length 0) holds

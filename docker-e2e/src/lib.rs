@@ -334,7 +334,7 @@ pub fn wait_for_exit(container: &str, timeout: Duration) {
 pub fn assert_log_format(container: &str, text: &str) {
     for line in text.lines() {
         assert!(
-            app::logline::parse_line(line).is_some(),
+            testkit::parse_line(line).is_some(),
             "{container} logged a line off the contract: {line:?}"
         );
     }

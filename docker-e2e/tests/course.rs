@@ -159,7 +159,7 @@ fn follow_until_the_clients_finish(student: &Student<'_>) -> u32 {
         let entry = entry.trim_start();
         if service.trim().starts_with("client") {
             assert!(
-                app::logline::parse_line(entry).is_some(),
+                testkit::parse_line(entry).is_some(),
                 "off the contract: {line:?}"
             );
             assert!(!entry.contains("result: fail"), "{line}");

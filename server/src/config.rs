@@ -3,8 +3,8 @@
 //! once in [`TABLE`].
 
 use app::config::{
-    parse_in_range, parse_ini, parse_level, parse_period, parse_port, parse_timeout,
-    ConfiguredLevel, EnvNames, Period, Table,
+    parse_in_range, parse_ini, parse_level, parse_period, parse_timeout, ConfiguredLevel, EnvNames,
+    Period, Table,
 };
 
 /// Descriptors kept free for the listener, the poll, the signal pipe and logging
@@ -15,7 +15,7 @@ const RESERVED_FDS: u64 = 16;
 /// without a row there would keep its `Default` placeholder.
 #[derive(Debug, Clone, Default)]
 pub struct ServerConfig {
-    /// TCP port, bound on all interfaces.
+    /// TCP port, bound on all interfaces; 0 lets the system pick one.
     pub port: u16,
     /// `listen(2)` backlog.
     pub listen_backlog: u32,
@@ -54,8 +54,8 @@ pub const TABLE: Table<ServerConfig> = Table {
     // The course's `config.ini` has it; the server listens on all interfaces.
     ignored: &["SERVER_IP"],
     settings: app::settings![
-        /// TCP port on all interfaces, IPv6 and IPv4
-        port: "SERVER_PORT" = "12345", Restart, parse_port;
+        /// TCP port on all interfaces, IPv6 and IPv4 (0 = any free port)
+        port: "SERVER_PORT" = "12345", Restart, parse_listen_port;
         /// listen(2) backlog
         listen_backlog: "SERVER_LISTEN_BACKLOG" = "5", Restart, |t| parse_in_range(t, 1, 65535);
         /// ERROR, WARNING, INFO or DEBUG
@@ -80,6 +80,14 @@ pub const TABLE: Table<ServerConfig> = Table {
             |t| parse_in_range(t, 1, usize::MAX);
     ],
 };
+
+/// A port to listen on: 0 asks the system for a free one, which the
+/// `listen` line then names (several servers side by side, as tests run
+/// them, never race for a port picked in advance).
+fn parse_listen_port(text: &str) -> Result<u16, String> {
+    text.parse()
+        .map_err(|_| "a port number from 0 (any free port) to 65535".to_owned())
+}
 
 /// `auto` (the fd soft limit minus [`RESERVED_FDS`]) or a number.
 fn parse_max_connections(text: &str) -> Result<usize, String> {
@@ -139,6 +147,16 @@ mod tests {
         let c = config(&[("SERVER_PORT", "8000")], ini).unwrap();
         assert_eq!((c.port, c.listen_backlog), (8000, 9));
         assert_eq!(c.logging_level.to_string(), "DEBUG");
+    }
+
+    #[test]
+    fn port_0_asks_for_any_free_port() {
+        assert_eq!(config(&[("SERVER_PORT", "0")], "").unwrap().port, 0);
+        let err = config(&[("SERVER_PORT", "65536")], "").unwrap_err();
+        assert!(
+            err.to_string().contains("from 0 (any free port) to 65535"),
+            "{err}"
+        );
     }
 
     #[test]

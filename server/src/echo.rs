@@ -99,7 +99,7 @@ impl EchoServer {
         info!("{line}");
         Ok(EchoServer {
             budget: Rationing::new(config.max_buffered_bytes),
-            accept: Acceptor::new(listener, config.max_connections, config.port),
+            accept: Acceptor::new(listener, config.max_connections, local.port()),
             config,
             reloader,
             conns: Slab::new(),

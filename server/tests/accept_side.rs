@@ -10,9 +10,8 @@ use std::time::{Duration, Instant};
 use libc::SIGTERM;
 use testkit::{
     assert_each_echoed, connect, open_fds, peers_with_messages, read_to_end, start_server, Program,
+    PATIENCE,
 };
-
-const PATIENCE: Duration = Duration::from_secs(20);
 
 /// Lowers the descriptor limit of the running process `pid` to `limit`.
 fn set_fd_limit(pid: u32, limit: usize) {

@@ -6,20 +6,18 @@ use std::path::Path;
 use std::time::Duration;
 
 use testkit::{
-    assert_config_refused, exchange, free_port, make_fifo, scratch_dir, start_server, Program,
+    assert_config_refused, exchange, make_fifo, scratch_dir, start_server, Program, PATIENCE,
     SIGTERM,
 };
 
-const PATIENCE: Duration = Duration::from_secs(20);
 /// Expects the server in `dir` to refuse its config (see
 /// [`assert_config_refused`]). A free port is set unless `env` sets one, so
 /// that a server which wrongly starts does not take the default port of the
 /// machine.
 fn refuses(dir: &Path, env: &[(&str, &str)], args: &[&str], parts: &[&str]) -> String {
-    let port = free_port().to_string();
     let mut env = env.to_vec();
     if !env.iter().any(|(k, _)| *k == "SERVER_PORT") {
-        env.push(("SERVER_PORT", &port));
+        env.push(("SERVER_PORT", "0"));
     }
     assert_config_refused("server", dir, &env, args, parts)
 }
@@ -75,7 +73,7 @@ fn file_over_one_mib_is_refused() {
 #[test]
 fn bom_before_the_first_line_is_accepted() {
     let dir = scratch_dir("server-bom");
-    let port = free_port();
+    let port = 0;
     std::fs::write(
         dir.join("config.ini"),
         format!("\u{feff}[DEFAULT]\nSERVER_PORT = {port}\nSERVER_IP = server\n"),
@@ -91,7 +89,7 @@ fn bom_before_the_first_line_is_accepted() {
 #[test]
 fn unknown_keys_are_named_in_one_warning_and_the_server_runs() {
     let dir = scratch_dir("server-unknown");
-    let port = free_port();
+    let port = 0;
     std::fs::write(
         dir.join("config.ini"),
         format!(
@@ -106,7 +104,7 @@ fn unknown_keys_are_named_in_one_warning_and_the_server_runs() {
         ("CLI_LOOP_AMOUNT", "2"),
     ];
     let mut server = Program::start("server", &dir, &env, &[]);
-    server.wait_line(&["action: listen | result: success"], PATIENCE);
+    let port = server.listen_port(PATIENCE);
     assert_eq!(exchange(port, b"hello\n"), b"hello\n");
     let (status, _) = server.stop_with(SIGTERM, PATIENCE);
     assert!(status.success());

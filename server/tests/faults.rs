@@ -13,12 +13,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use testkit::{
-    binary, connect, cpu_time, exchange, free_port, limit_receive_buffer, open_fds, raise_fd_limit,
+    binary, connect, cpu_time, exchange, limit_receive_buffer, open_fds, raise_fd_limit,
     read_to_end, reset_on_close, rss_bytes, scratch_dir, start_server, wait_until, Program,
+    PATIENCE, SECOND,
 };
 
-const SECOND: Duration = Duration::from_secs(1);
-const PATIENCE: Duration = Duration::from_secs(20);
 const MIB: usize = 1024 * 1024;
 
 /// One exchange that must be echoed; returns how long it took, connect included.
@@ -70,7 +69,6 @@ fn line_index(server: &Program, parts: &[&str]) -> Option<usize> {
 /// a connection cap far above it so that accept really runs out, once it
 /// listens.
 fn server_with_fd_limit(limit: u32, extra: &[(&str, &str)]) -> (Program, u16) {
-    let port = free_port();
     let mut command = Command::new("prlimit");
     command
         .arg(format!("--nofile={limit}:{limit}"))
@@ -78,13 +76,13 @@ fn server_with_fd_limit(limit: u32, extra: &[(&str, &str)]) -> (Program, u16) {
         .arg(binary("server"))
         .current_dir(scratch_dir("faults-emfile"))
         .env_clear()
-        .env("SERVER_PORT", port.to_string())
+        .env("SERVER_PORT", "0")
         .env("SERVER_MAX_CONNECTIONS", "1000")
         .env("SERVER_LISTEN_BACKLOG", "128")
         .env("SERVER_READ_TIMEOUT", "60s")
         .envs(extra.iter().copied());
     let server = Program::spawn("server", command);
-    server.wait_line(&["action: listen | result: success"], PATIENCE);
+    let port = server.listen_port(PATIENCE);
     (server, port)
 }
 

@@ -5,11 +5,8 @@
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::time::Duration;
 
-use testkit::{exchange, ipv6_loopback, read_to_end, start_server, SIGTERM};
-
-const PATIENCE: Duration = Duration::from_secs(20);
+use testkit::{exchange, ipv6_loopback, read_to_end, start_server, PATIENCE, SIGTERM};
 
 fn exchange_on_ipv6(port: u16, message: &[u8]) -> Vec<u8> {
     let mut stream = TcpStream::connect(("::1", port)).expect("connect to [::1]");

@@ -9,9 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use testkit::{connect, read_to_end, send_with_fin_in_one_segment, start_server};
-
-const PATIENCE: Duration = Duration::from_secs(20);
+use testkit::{connect, read_to_end, send_with_fin_in_one_segment, start_server, PATIENCE};
 
 #[test]
 fn a_message_and_eof_in_one_segment_close_without_waiting_for_the_linger_deadline() {

@@ -8,12 +8,11 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use app::logline::parse_line;
 use testkit::{
-    binary, command, free_port, raise_fd_limit, scratch_dir, wait_until, Program, SIGTERM,
+    binary, command, listening_port, parse_line, raise_fd_limit, scratch_dir, wait_until, Program,
+    PATIENCE, SIGTERM,
 };
 
-const PATIENCE: Duration = Duration::from_secs(10);
 /// Shutdown grace (the default) plus the bounded log flush at exit (100 ms)
 /// plus a wide margin for a loaded machine.
 const EXIT_BOUND: Duration = Duration::from_millis(500 + 100 + 1400);
@@ -46,19 +45,22 @@ fn echo_many(port: u16, total: usize, message: &[u8]) {
     });
 }
 
-fn wait_listening(port: u16) {
+/// Waits until `server`, started on port 0 with a log the test does not
+/// read, listens, and a connection gets through; returns the port.
+fn wait_listening(server: &Program) -> u16 {
+    let port = listening_port(server.pid(), PATIENCE).expect("the server listens");
     assert!(
         wait_until(PATIENCE, || TcpStream::connect(("127.0.0.1", port)).is_ok()),
         "server never listened on {port}"
     );
+    port
 }
 
 /// The server with stderr a pipe the test holds unread, once it listens.
 fn server_with_unread_stderr() -> (Program, std::process::ChildStderr, u16) {
-    let port = free_port();
-    let command = command("server", &[("SERVER_PORT", &port.to_string())]);
+    let command = command("server", &[("SERVER_PORT", "0")]);
     let (server, stderr) = Program::spawn_with_unread_stderr("server", command);
-    wait_listening(port);
+    let port = wait_listening(&server);
     (server, stderr, port)
 }
 
@@ -118,16 +120,15 @@ fn lines_lost_to_a_full_buffer_are_reported_once_stderr_moves_again() {
 
 #[test]
 fn a_closed_stderr_is_no_obstacle() {
-    let port = free_port();
     let mut command = Command::new("sh");
     command
         .args(["-c", "exec \"$0\" 2>&-"])
         .arg(binary("server"))
         .current_dir(scratch_dir("server-closed-stderr"))
         .env_clear()
-        .env("SERVER_PORT", port.to_string());
+        .env("SERVER_PORT", "0");
     let mut server = Program::spawn("server", command);
-    wait_listening(port);
+    let port = wait_listening(&server);
     echo_many(port, 400, b"into the void\n");
     let (status, took) = server.stop_with(SIGTERM, PATIENCE);
     assert_eq!(status.code(), Some(0));
@@ -137,7 +138,6 @@ fn a_closed_stderr_is_no_obstacle() {
 /// The server with its stderr the regular file `log` (a healthy stderr:
 /// every write completes at once), once it listens.
 fn server_with_file_stderr(log: &std::path::Path, env: &[(&str, &str)]) -> (Program, u16) {
-    let port = free_port();
     let mut command = Command::new("sh");
     command
         .args(["-c", "exec \"$0\" 2>\"$1\""])
@@ -145,12 +145,12 @@ fn server_with_file_stderr(log: &std::path::Path, env: &[(&str, &str)]) -> (Prog
         .arg(log)
         .current_dir(log.parent().expect("a directory"))
         .env_clear()
-        .env("SERVER_PORT", port.to_string());
+        .env("SERVER_PORT", "0");
     for (key, value) in env {
         command.env(key, value);
     }
     let server = Program::spawn("server", command);
-    wait_listening(port);
+    let port = wait_listening(&server);
     (server, port)
 }
 
@@ -277,7 +277,7 @@ fn a_server_that_cannot_start_its_log_writer_exits_1() {
         return;
     }
     let dir = scratch_dir("server-no-writer");
-    let mut command = command("server", &[("SERVER_PORT", &free_port().to_string())]);
+    let mut command = command("server", &[("SERVER_PORT", "0")]);
     command.current_dir(&dir);
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {

@@ -6,9 +6,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use testkit::{connect, exchange, read_to_end, start_server};
-
-const PATIENCE: Duration = Duration::from_secs(10);
+use testkit::{connect, exchange, read_to_end, start_server, PATIENCE};
 
 #[test]
 fn sigusr1_sigusr2_are_logged_and_the_server_keeps_serving() {
@@ -22,7 +20,7 @@ fn sigusr1_sigusr2_are_logged_and_the_server_keeps_serving() {
             )],
             PATIENCE,
         );
-        let parsed = app::logline::parse_line(&line).expect("a contract line");
+        let parsed = testkit::parse_line(&line).expect("a contract line");
         assert_eq!(parsed.level, "INFO", "{line}");
         let message = format!("after {name}\n");
         assert_eq!(exchange(port, message.as_bytes()), message.as_bytes());

@@ -5,9 +5,8 @@
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use testkit::{binary, exchange, free_port, scratch_dir, start_server};
+use testkit::{binary, exchange, scratch_dir, start_server, ClosedPort, PATIENCE};
 
-const PATIENCE: Duration = Duration::from_secs(10);
 /// The probe's own bound is 2 s; generous room for a loaded machine.
 const PROBE_BOUND: Duration = Duration::from_secs(5);
 
@@ -67,7 +66,8 @@ fn the_probe_is_logged_at_debug() {
 
 #[test]
 fn nothing_listening_is_unhealthy_at_once() {
-    let (out, took) = probe(free_port());
+    let closed = ClosedPort::new();
+    let (out, took) = probe(closed.port());
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(took < PROBE_BOUND, "{took:?}");
     let stdout = String::from_utf8_lossy(&out.stdout);

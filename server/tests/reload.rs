@@ -8,27 +8,29 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use app::logline::parse_line;
-use testkit::{connect, exchange, free_port, read_to_end, scratch_dir, Program};
-
-const PATIENCE: Duration = Duration::from_secs(10);
+use testkit::{
+    connect, exchange, parse_line, read_to_end, scratch_dir, ClosedPort, Program, PATIENCE,
+};
 
 /// The server in a directory of its own, configured by `config.ini` alone
-/// (`[DEFAULT]` with the port and `settings`), once it listens.
+/// (`[DEFAULT]` with `settings` and port 0), once it listens; returns the
+/// port it listens on.
 fn server_with_ini(settings: &str) -> (Program, u16, PathBuf) {
-    let port = free_port();
     let dir = scratch_dir("server-reload");
-    write_ini(&dir, port, settings);
+    write_ini(&dir, settings);
     let server = Program::start("server", &dir, &[], &[]);
-    server.wait_line(
-        &["action: listen | result: success", &format!("port: {port}")],
-        PATIENCE,
-    );
+    let port = server.listen_port(PATIENCE);
     (server, port, dir)
 }
 
-/// Rewrites `config.ini` in place.
-fn write_ini(dir: &Path, port: u16, settings: &str) {
+/// Rewrites `config.ini` in place, still with port 0 (so that the port
+/// setting is never what a reload changes, unless a test writes another).
+fn write_ini(dir: &Path, settings: &str) {
+    write_ini_with_port(dir, 0, settings);
+}
+
+/// Rewrites `config.ini` in place with `port`.
+fn write_ini_with_port(dir: &Path, port: u16, settings: &str) {
     let text = format!("[DEFAULT]\nSERVER_PORT = {port}\n{settings}");
     std::fs::write(dir.join("config.ini"), text).expect("write config.ini");
 }
@@ -54,8 +56,8 @@ fn level(line: &str) -> &str {
 
 /// After a failed reload: `config.ini` rewritten with `settings`, the next
 /// SIGHUP succeeds with `changed: <changed>`; then SIGTERM and exit 0.
-fn fixed_then_stopped(mut server: Program, dir: &Path, port: u16, settings: &str, changed: &str) {
-    write_ini(dir, port, settings);
+fn fixed_then_stopped(mut server: Program, dir: &Path, settings: &str, changed: &str) {
+    write_ini(dir, settings);
     let line = reload(&server, &["result: success"]);
     assert!(line.ends_with(&format!("changed: {changed}")), "{line}");
     let (status, _) = server.stop_with(libc::SIGTERM, PATIENCE);
@@ -80,11 +82,7 @@ fn a_new_log_level_applies_at_once_and_the_connection_held_across_it_completes()
     assert_eq!(exchange(port, b"before\n"), b"before\n");
     server.wait_line(&["msg: before"], PATIENCE);
 
-    write_ini(
-        &dir,
-        port,
-        "LOGGING_LEVEL = DEBUG\nSERVER_READ_TIMEOUT = 30s\n",
-    );
+    write_ini(&dir, "LOGGING_LEVEL = DEBUG\nSERVER_READ_TIMEOUT = 30s\n");
     let line = reload(
         &server,
         &["result: success", "changed: logging_level=DEBUG"],
@@ -113,11 +111,7 @@ fn a_broken_config_keeps_the_running_one_whole() {
     let (server, port, dir) = server_with_ini("LOGGING_LEVEL = INFO\n");
     // A valid new level beside a bad value: neither applies (at ERROR the
     // exchanges below would not be logged).
-    write_ini(
-        &dir,
-        port,
-        "LOGGING_LEVEL = ERROR\nSERVER_READ_TIMEOUT = soon\n",
-    );
+    write_ini(&dir, "LOGGING_LEVEL = ERROR\nSERVER_READ_TIMEOUT = soon\n");
     let line = reload(&server, &["result: fail"]);
     assert_eq!(level(&line), "ERROR");
     assert!(
@@ -141,7 +135,6 @@ fn a_broken_config_keeps_the_running_one_whole() {
     fixed_then_stopped(
         server,
         &dir,
-        port,
         "LOGGING_LEVEL = ERROR\n",
         "logging_level=ERROR",
     );
@@ -162,15 +155,13 @@ fn the_config_file_deleted_since_start_is_a_failed_reload_not_the_defaults() {
     assert_eq!(exchange(port, b"still\n"), b"still\n");
     // Back as it was: nothing changed, so DEBUG was still in force (not
     // the default INFO).
-    fixed_then_stopped(server, &dir, port, "LOGGING_LEVEL = DEBUG\n", "none");
+    fixed_then_stopped(server, &dir, "LOGGING_LEVEL = DEBUG\n", "none");
 }
 
 #[test]
 fn started_without_a_config_file_a_reload_without_one_is_fine_until_one_was_read() {
-    let port = free_port();
     let dir = scratch_dir("server-reload-none");
-    let port_text = port.to_string();
-    let server = Program::start("server", &dir, &[("SERVER_PORT", &port_text)], &[]);
+    let server = Program::start("server", &dir, &[("SERVER_PORT", "0")], &[]);
     server.wait_line(&["action: listen | result: success"], PATIENCE);
     let line = reload(&server, &["result: success"]);
     assert!(
@@ -178,23 +169,24 @@ fn started_without_a_config_file_a_reload_without_one_is_fine_until_one_was_read
         "{line}"
     );
     // A file that appears is read; once read, it must stay.
-    write_ini(&dir, port, "LOGGING_LEVEL = DEBUG\n");
+    write_ini(&dir, "LOGGING_LEVEL = DEBUG\n");
     reload(
         &server,
         &["result: success", "changed: logging_level=DEBUG"],
     );
     std::fs::remove_file(dir.join("config.ini")).unwrap();
     reload(&server, &["result: fail", "No such file or directory"]);
-    fixed_then_stopped(server, &dir, port, "LOGGING_LEVEL = DEBUG\n", "none");
+    fixed_then_stopped(server, &dir, "LOGGING_LEVEL = DEBUG\n", "none");
 }
 
 #[test]
 fn a_new_port_waits_for_a_restart_and_the_old_one_keeps_serving() {
     let (server, port, dir) = server_with_ini("LOGGING_LEVEL = INFO\n");
-    let other = free_port();
-    write_ini(
+    // Held bound, so nothing can listen there: connects to it are refused.
+    let other = ClosedPort::new();
+    write_ini_with_port(
         &dir,
-        other,
+        other.port(),
         "LOGGING_LEVEL = INFO\nSERVER_LISTEN_BACKLOG = 9\n",
     );
     let line = reload(&server, &["result: success"]);
@@ -205,7 +197,7 @@ fn a_new_port_waits_for_a_restart_and_the_old_one_keeps_serving() {
     assert_eq!(exchange(port, b"old port\n"), b"old port\n");
     server.wait_line(&["msg: old port"], PATIENCE);
     assert!(
-        TcpStream::connect(("127.0.0.1", other)).is_err(),
+        TcpStream::connect(("127.0.0.1", other.port())).is_err(),
         "nothing listens on the new port before a restart"
     );
     // What runs is still the old port: the next reload says so again.
@@ -227,7 +219,7 @@ fn a_lower_read_timeout_applies_to_new_connections_not_to_those_open() {
     let mut open_before = connect(port);
     server.wait_line(&["action: accept_connections"], PATIENCE);
 
-    write_ini(&dir, port, "SERVER_READ_TIMEOUT = 300ms\n");
+    write_ini(&dir, "SERVER_READ_TIMEOUT = 300ms\n");
     reload(&server, &["result: success", "changed: read_timeout=300ms"]);
     let mut idle = connect(port);
     let start = Instant::now();
@@ -267,7 +259,6 @@ fn a_raised_connection_cap_admits_at_once_who_waited_at_the_old_one() {
 
     write_ini(
         &dir,
-        port,
         "SERVER_MAX_CONNECTIONS = 2\nSERVER_READ_TIMEOUT = 30s\n",
     );
     reload(&server, &["result: success", "changed: max_connections=2"]);
@@ -307,7 +298,6 @@ fn at_the_descriptor_limit_a_reload_still_reads_its_file() {
     );
     write_ini(
         &dir,
-        port,
         "SERVER_MAX_CONNECTIONS = 2\nSERVER_READ_TIMEOUT = 30s\n",
     );
     let line = reload(&server, &[]);
