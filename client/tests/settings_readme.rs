@@ -1,15 +1,16 @@
-//! The README's client settings table says what the settings table in the
+//! The client settings table of docs/configuration.md says what the settings table in the
 //! code says: every key, variable, default and reload column, nothing more
 //! or less.
 
 use app::config::Reload;
 use client::config::TABLE;
-use testkit::{assert_same_rows, readme_table};
+use testkit::{assert_same_rows, doc_table};
 
 #[test]
-fn readme_client_settings_match_the_table() {
-    let readme = readme_table(
-        "### Client settings",
+fn documented_client_settings_match_the_table() {
+    let readme = doc_table(
+        "docs/configuration.md",
+        "## Client settings",
         &["yaml key", "env var", "default", "reload"],
     );
     let ignored = |key: &str| TABLE.ignored.contains(&key);
@@ -32,7 +33,7 @@ fn readme_client_settings_match_the_table() {
         })
         .collect();
     assert_same_rows(
-        "README \"### Client settings\" against client::config::TABLE",
+        "docs/configuration.md \"## Client settings\" against client::config::TABLE",
         &expected,
         &found,
     );

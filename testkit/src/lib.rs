@@ -20,7 +20,8 @@
 //!   connections with bounded waits, byte-exact reads, socket options that
 //!   play a misbehaving peer, `ss`'s view of a listener.
 //! - [`fs`]: scratch directories, FIFOs, what a command left behind.
-//! - [`readme`]: the README's Markdown tables, and a row-by-row diff.
+//! - [`readme`]: the Markdown tables of the README and the docs, and a
+//!   row-by-row diff.
 //! - [`logline`]: [`parse_line`], the contract's log lines taken apart.
 //! - [`contract`]: assertions that hold for both binaries (a refused
 //!   config, SIGTERM at any moment of start-up).

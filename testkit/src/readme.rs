@@ -1,21 +1,20 @@
-//! The README's Markdown tables, read so that tests keep them true.
+//! The Markdown tables of the README and the docs, read so that tests keep
+//! them true.
 
 use std::path::Path;
 
-/// The README's Markdown table under the heading line that starts with
-/// `heading` (say `### Server settings`): for each row, the cells of
+/// The Markdown table of `doc` (a path from the repository root, say
+/// `docs/configuration.md`) under the heading line that starts with
+/// `heading` (say `## Server settings`): for each row, the cells of
 /// `columns` (named as in the table's header), trimmed and without
 /// backticks. Panics, naming what is missing, if the heading, the table or
 /// a column is not there.
-pub fn readme_table(heading: &str, columns: &[&str]) -> Vec<Vec<String>> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+pub fn doc_table(doc: &str, heading: &str, columns: &[&str]) -> Vec<Vec<String>> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(doc);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let mut lines = text.lines().skip_while(|l| !l.starts_with(heading));
-    assert!(
-        lines.next().is_some(),
-        "no heading {heading:?} in the README"
-    );
+    assert!(lines.next().is_some(), "no heading {heading:?} in {doc}");
     let rows: Vec<Vec<String>> = lines
         .take_while(|l| !l.starts_with('#'))
         .skip_while(|l| !l.starts_with('|'))
@@ -25,13 +24,13 @@ pub fn readme_table(heading: &str, columns: &[&str]) -> Vec<Vec<String>> {
     let (header, body) = match rows.split_first() {
         // The second line is the `|---|` separator.
         Some((header, body)) if !body.is_empty() => (header, &body[1..]),
-        _ => panic!("no table under {heading:?} in the README"),
+        _ => panic!("no table under {heading:?} in {doc}"),
     };
     let picked: Vec<usize> = columns
         .iter()
         .map(|name| {
             header.iter().position(|h| h == name).unwrap_or_else(|| {
-                panic!("no column {name:?} in the README table under {heading:?}: {header:?}")
+                panic!("no column {name:?} in the table under {heading:?} in {doc}: {header:?}")
             })
         })
         .collect();
