@@ -10,7 +10,7 @@
 //!   settings table ([`config::Table`]) that declares each setting once.
 //!   (The YAML format is the client's own: only it reads YAML.)
 //! - [`logline`]: the contract's log line format (tests read it back with
-//!   `testkit::parse_line`).
+//!   `testkit::parse_line`), and [`event!`], which logs one in one line.
 //! - [`logging`]: output of the lines on stderr that never blocks the loop
 //!   (installed as the reactor's before-poll hook).
 //! - [`cli`] and [`program`]: `--help`, `--version`, `--config PATH`, the
@@ -24,3 +24,8 @@ pub mod logline;
 pub mod program;
 
 pub use logline::{LogLine, Outcome};
+
+/// What [`event!`] expands to names `log` through here, so a crate using
+/// the macro needs no path of its own to it.
+#[doc(hidden)]
+pub use log as __log;

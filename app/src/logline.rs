@@ -113,6 +113,39 @@ impl fmt::Write for Escaper<'_> {
     }
 }
 
+/// Logs one contract line, one line at the call site:
+///
+/// ```
+/// # use app::event;
+/// # let (port, peer, message) = (12345, "127.0.0.1", b"hi".as_slice());
+/// event!(log::Level::Info, "close_listener", Success; port = port);
+/// event!(log::Level::Info, "receive_message", Success; ip = peer, msg = bytes(message));
+/// ```
+///
+/// The level (any expression giving a `log::Level`) comes first, then the
+/// action and the [`Outcome`] variant, then, after a `;`, `key = value`
+/// fields in order (`key = bytes(b)` for raw bytes, as [`LogLine::bytes`]).
+/// As with `log!`, nothing is built or formatted when the level is filtered
+/// out. (The `;` also keeps rustfmt from spreading a call over one line per
+/// argument.)
+#[macro_export]
+macro_rules! event {
+    ($level:expr, $action:expr, $outcome:ident $(; $($fields:tt)*)?) => {
+        $crate::__log::log!(
+            $level,
+            "{}",
+            $crate::event!(@fields $crate::LogLine::new($action, $crate::Outcome::$outcome); $($($fields)*)?)
+        )
+    };
+    (@fields $line:expr; ) => { $line };
+    (@fields $line:expr; $key:ident = bytes($value:expr) $(, $($rest:tt)*)?) => {
+        $crate::event!(@fields $line.bytes(stringify!($key), $value); $($($rest)*)?)
+    };
+    (@fields $line:expr; $key:ident = $value:expr $(, $($rest:tt)*)?) => {
+        $crate::event!(@fields $line.field(stringify!($key), $value); $($($rest)*)?)
+    };
+}
+
 /// Whether `c` is written as its code (`\u{2028}`) rather than as itself:
 /// control characters, and the invisible ones that make a line read as
 /// something else. Many log readers (JavaScript, editors, viewers) split

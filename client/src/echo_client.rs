@@ -20,9 +20,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use app::event;
 use app::program::{log_ignored_signal, Reloader};
 use app::{LogLine, Outcome};
-use log::{debug, error, info};
+use log::Level;
 use reactor::framer::LineFramer;
 use reactor::mio::event::Event;
 use reactor::mio::net::TcpStream;
@@ -269,8 +270,13 @@ impl EchoClient {
         client
     }
 
+    /// The client id every line of the client carries.
+    fn id(&self) -> &str {
+        &self.config.id
+    }
+
     fn client_line(&self, action: &str, outcome: Outcome) -> LogLine {
-        LogLine::new(action, outcome).field("client_id", &self.config.id)
+        LogLine::new(action, outcome).field("client_id", self.id())
     }
 
     /// Runs one transition: the current phase is moved out, `step` turns it
@@ -284,7 +290,7 @@ impl EchoClient {
     /// next message, the first message at once, or the end of the loop.
     fn after_message(&mut self, now: Instant) -> Phase {
         if self.number >= self.config.loop_amount {
-            info!("{}", self.client_line("loop_finished", Outcome::Success));
+            event!(Level::Info, "loop_finished", Success; client_id = self.id());
             Phase::Done(ExitCode::SUCCESS)
         } else if self.number == 0 {
             self.start_message(now)
@@ -356,24 +362,14 @@ impl EchoClient {
     /// An attempt failed: wait and try again, unless the window is over.
     fn retry(&mut self, now: Instant, mut attempts: Attempts, why: String) -> Phase {
         if now >= attempts.window_ends {
-            error!(
-                "{}",
-                self.client_line("connect", Outcome::Fail)
-                    .field("error", &why)
-                    .field("gave_up_after", &self.config.connect_window)
-            );
+            event!(Level::Error, "connect", Fail;
+                client_id = self.id(), error = &why, gave_up_after = &self.config.connect_window);
             return Phase::Done(ExitCode::FAILURE);
         }
         let until = attempts.next_wait(now);
-        debug!(
-            "{}",
-            self.client_line("connect", Outcome::InProgress)
-                .field("error", &why)
-                .field(
-                    "retry_in",
-                    format_args!("{}ms", until.duration_since(now).as_millis())
-                )
-        );
+        let retry_ms = until.duration_since(now).as_millis();
+        event!(Level::Debug, "connect", InProgress;
+            client_id = self.id(), error = &why, retry_in = format_args!("{retry_ms}ms"));
         attempts.last_error = Some(why);
         Phase::Retrying { attempts, until }
     }
@@ -440,28 +436,18 @@ impl EchoClient {
 
     fn check_answer(&mut self, now: Instant, answer: Vec<u8>) -> Phase {
         if answer != self.message {
-            error!(
-                "{}",
-                self.client_line("receive_message", Outcome::Fail)
-                    .field("error", "answer differs from the message sent")
-                    .bytes("answer", &answer)
-            );
+            event!(Level::Error, "receive_message", Fail;
+                client_id = self.id(), error = "answer differs from the message sent",
+                answer = bytes(&answer));
             return Phase::Done(ExitCode::FAILURE);
         }
-        info!(
-            "{}",
-            self.client_line("receive_message", Outcome::Success)
-                .bytes("msg", answer.strip_suffix(b"\n").unwrap_or(&answer))
-        );
+        event!(Level::Info, "receive_message", Success;
+            client_id = self.id(), msg = bytes(answer.strip_suffix(b"\n").unwrap_or(&answer)));
         self.after_message(now)
     }
 
     fn answer_failed(&mut self, why: String) -> Phase {
-        error!(
-            "{}",
-            self.client_line("receive_message", Outcome::Fail)
-                .field("error", why)
-        );
+        event!(Level::Error, "receive_message", Fail; client_id = self.id(), error = why);
         Phase::Done(ExitCode::FAILURE)
     }
 
@@ -517,14 +503,11 @@ impl EchoClient {
         };
         for (stream, server) in open {
             close(registry, stream);
-            info!(
-                "{}",
-                self.client_line("close_connection", Outcome::Success)
-                    .field("server", server)
-            );
+            event!(Level::Info, "close_connection", Success;
+                client_id = self.id(), server = server);
         }
-        info!("{}", self.client_line("shutdown", Outcome::Success));
-        info!("{}", self.client_line("exit", Outcome::Success));
+        event!(Level::Info, "shutdown", Success; client_id = self.id());
+        event!(Level::Info, "exit", Success; client_id = self.id());
         Phase::Done(ExitCode::SUCCESS)
     }
 }
@@ -570,11 +553,8 @@ impl Handler for EchoClient {
         if let Phase::Done(_) = self.phase {
             return;
         }
-        info!(
-            "{}",
-            self.client_line("shutdown", Outcome::InProgress)
-                .field("signal", signal_name(signal))
-        );
+        event!(Level::Info, "shutdown", InProgress;
+            client_id = self.id(), signal = signal_name(signal));
         self.step(|client, phase| client.shut_down(registry, phase));
     }
 
