@@ -74,14 +74,7 @@ struct Output {
     dropped_at_limit: usize,
 }
 
-static OUTPUT: Mutex<Output> = Mutex::new(Output {
-    queued: Vec::new(),
-    flushed: false,
-    in_flight: 0,
-    progress_at: None,
-    dropped: 0,
-    dropped_at_limit: 0,
-});
+static OUTPUT: Mutex<Output> = Mutex::new(Output::EMPTY);
 /// Signalled when there is a batch for the writer.
 static WORK: Condvar = Condvar::new();
 /// Signalled when the writer has finished a batch.
@@ -95,6 +88,16 @@ fn lock_output() -> MutexGuard<'static, Output> {
 }
 
 impl Output {
+    /// Nothing waiting, nothing lost.
+    const EMPTY: Output = Output {
+        queued: Vec::new(),
+        flushed: false,
+        in_flight: 0,
+        progress_at: None,
+        dropped: 0,
+        dropped_at_limit: 0,
+    };
+
     /// Queues one line (cut to [`MAX_LINE`]), or drops it when what waits
     /// is at the limit in force; returns whether the writer should start on
     /// the queue now ([`HANDOFF`]).
@@ -462,14 +465,7 @@ mod tests {
     }
 
     fn empty_output() -> Output {
-        Output {
-            queued: Vec::new(),
-            flushed: false,
-            in_flight: 0,
-            progress_at: None,
-            dropped: 0,
-            dropped_at_limit: 0,
-        }
+        Output::EMPTY
     }
 
     #[test]

@@ -62,21 +62,36 @@ impl<C> Binary<C> {
     }
 }
 
+/// A program ready to run.
+#[derive(Debug)]
+pub struct Running<C: 'static> {
+    /// The loop, signals already caught.
+    pub reactor: Reactor,
+    /// The settings in force.
+    pub config: C,
+    /// Reads them again, from the same place, on SIGHUP.
+    pub reloader: Reloader<C>,
+}
+
 /// How start-up ends.
 #[derive(Debug)]
 pub enum Start<C: 'static> {
     /// Configured, logging on, the `config` line logged: run the loop.
-    Run {
-        /// The loop, signals already caught.
-        reactor: Reactor,
-        /// The settings in force.
-        config: C,
-        /// Reads them again, from the same place, on SIGHUP.
-        reloader: Reloader<C>,
-    },
+    Run(Running<C>),
     /// Stop with this status: after `--help` or `--version` (0), a usage
     /// error (2) or a config error (1).
     Exit(ExitCode),
+}
+
+impl<C> Start<C> {
+    /// `run`'s exit status for a program ready to run, else the status
+    /// start-up ended with.
+    pub fn then(self, run: impl FnOnce(Running<C>) -> ExitCode) -> ExitCode {
+        match self {
+            Start::Run(running) => run(running),
+            Start::Exit(status) => status,
+        }
+    }
 }
 
 /// Creates the reactor (signals first), then reads the command line and the
@@ -136,11 +151,11 @@ pub fn start<C: Default>(binary: &Binary<C>, args: impl IntoIterator<Item = Stri
         path,
         required: Cell::new(required || found),
     };
-    Start::Run {
+    Start::Run(Running {
         reactor,
         config,
         reloader,
-    }
+    })
 }
 
 /// Reads a program's configuration again (SIGHUP): the same file as at

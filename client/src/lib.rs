@@ -20,7 +20,7 @@ pub use echo_client::EchoClient;
 
 use std::process::ExitCode;
 
-use app::program::{self, Binary, Start};
+use app::program::{self, Binary};
 use app::{LogLine, Outcome};
 
 /// What start-up needs to know about the client: its name and version, its
@@ -47,17 +47,12 @@ wrong; 1 on a configuration error.
 
 /// Runs the client as the binary does; returns the process exit status.
 pub fn main_with_args(args: impl IntoIterator<Item = String>) -> ExitCode {
-    let (mut reactor, config, reloader) = match program::start(&BINARY, args) {
-        Start::Run {
-            reactor,
-            config,
-            reloader,
-        } => (reactor, config, reloader),
-        Start::Exit(status) => return status,
-    };
-    let mut client = EchoClient::new(config, reloader, reactor.waker());
-    match reactor.run(&mut client) {
-        Ok(status) => program::exit(status, program::EXIT_LOG_WAIT),
-        Err(e) => program::runtime_failure(LogLine::new("event_loop", Outcome::Fail), e),
-    }
+    program::start(&BINARY, args).then(|mut running| {
+        let waker = running.reactor.waker();
+        let mut client = EchoClient::new(running.config, running.reloader, waker);
+        match running.reactor.run(&mut client) {
+            Ok(status) => program::exit(status, program::EXIT_LOG_WAIT),
+            Err(e) => program::runtime_failure(LogLine::new("event_loop", Outcome::Fail), e),
+        }
+    })
 }

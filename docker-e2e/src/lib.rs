@@ -171,10 +171,16 @@ pub fn run_command_within(command: Command, timeout: Duration) -> Output {
 /// Runs `docker args` and panics (with its output) unless it succeeds;
 /// returns its stdout.
 pub fn docker(args: &[&str]) -> String {
-    let out = run("docker", args);
+    run_ok("docker", args)
+}
+
+/// Runs `program args` and panics (with its output) unless it succeeds;
+/// returns its stdout.
+pub fn run_ok(program: &str, args: &[&str]) -> String {
+    let out = run(program, args);
     assert!(
         out.status.success(),
-        "docker {args:?} failed: {}{}",
+        "{program} {args:?} failed: {}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );

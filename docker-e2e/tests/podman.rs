@@ -35,14 +35,7 @@ fn podman(args: &[&str]) -> Output {
 }
 
 fn podman_ok(args: &[&str]) -> String {
-    let out = podman(args);
-    assert!(
-        out.status.success(),
-        "podman {args:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    run_ok("podman", args)
 }
 
 /// What `podman logs` shows of `container`, both streams.
@@ -178,21 +171,21 @@ fn podman_builds_both_images_and_runs_an_exchange() {
     podman_ok(&["network", "create", NETWORK]);
     let server = format!("{PREFIX}-server");
     let client = format!("{PREFIX}-client");
-    let mount = |file: &str, target: &str| format!("{}:{target}:ro", dir.join(file).display());
-    let mut args = vec!["run", "-d", "--name", &server, "--network", NETWORK];
-    args.extend_from_slice(ULIMITS);
-    let server_mount = mount("server/config.ini", "/config.ini");
-    args.extend_from_slice(&["-v", &server_mount, &server_image]);
-    podman_ok(&args);
+    // `podman run -d` of `image` as `name`, with `file` of the checkout
+    // mounted read-only at `target`, as compose mounts the config files.
+    let run_detached = |name: &str, file: &str, target: &str, image: &str| {
+        let mount = format!("{}:{target}:ro", dir.join(file).display());
+        let mut args = vec!["run", "-d", "--name", name, "--network", NETWORK];
+        args.extend_from_slice(ULIMITS);
+        args.extend_from_slice(&["-v", &mount, image]);
+        podman_ok(&args);
+    };
+    run_detached(&server, "server/config.ini", "/config.ini", &server_image);
     wait_for("the server's config line", Duration::from_secs(30), || {
         podman_logs(&server).contains("action: config | result: success")
     });
 
-    let mut args = vec!["run", "-d", "--name", &client, "--network", NETWORK];
-    args.extend_from_slice(ULIMITS);
-    let client_mount = mount("client/config.yaml", "/config.yaml");
-    args.extend_from_slice(&["-v", &client_mount, &client_image]);
-    podman_ok(&args);
+    run_detached(&client, "client/config.yaml", "/config.yaml", &client_image);
     wait_for("the client to exit", Duration::from_secs(60), || {
         podman_inspect(&client, "{{.State.Status}}") == "exited"
     });

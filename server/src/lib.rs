@@ -31,7 +31,7 @@ pub use echo::EchoServer;
 
 use std::process::ExitCode;
 
-use app::program::{self, Binary, Start};
+use app::program::{self, Binary, Running};
 use app::{LogLine, Outcome};
 
 /// What start-up needs to know about the server: its name and version, its
@@ -58,14 +58,17 @@ echo; exit 0 if it came back within 2s, else 1 (the image's HEALTHCHECK).
 
 /// Runs the server as the binary does; returns the process exit status.
 pub fn main_with_args(args: impl IntoIterator<Item = String>) -> ExitCode {
-    let (mut reactor, config, reloader) = match program::start(&BINARY, args) {
-        Start::Run {
-            reactor,
-            config,
-            reloader,
-        } => (reactor, config, reloader),
-        Start::Exit(status) => return status,
-    };
+    program::start(&BINARY, args).then(run)
+}
+
+/// Binds and serves until shutdown.
+fn run(
+    Running {
+        mut reactor,
+        config,
+        reloader,
+    }: Running<ServerConfig>,
+) -> ExitCode {
     let port = config.port;
     let mut server = match EchoServer::bind(config, reloader, reactor.registry()) {
         Ok(server) => server,
