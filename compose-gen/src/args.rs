@@ -33,6 +33,8 @@ pub enum Command {
         /// Tags naming the server's and the client's config by content, as
         /// the caller computed them; `None`: read the files beside `output`.
         config_tags: Option<(String, String)>,
+        /// Placement constraints of the server's and the clients' tasks.
+        constraints: (Option<String>, Option<String>),
     },
     /// `-h` / `--help`: print [`usage`] on stdout and exit 0.
     Help,
@@ -47,6 +49,7 @@ pub fn usage() -> String {
         "usage: compose-gen <output-file> <client-count>\n\
          \x20      compose-gen --swarm [--servers N] [--server-image IMAGE] [--client-image IMAGE]\n\
          \x20                  [--server-config-tag TAG --client-config-tag TAG]\n\
+         \x20                  [--server-constraint EXPR] [--client-constraint EXPR]\n\
          \x20                  <output-file> <client-count>\n\
          Writes a Docker Compose file with the echo server and <client-count> clients\n\
          (an integer from 0 to {MAX_CLIENTS}) to <output-file>, replacing it atomically;\n\
@@ -56,7 +59,8 @@ pub fn usage() -> String {
          and <client-count> client replicas, with server/config.ini and client/config.yaml\n\
          beside <output-file> as Swarm configs named by their content (or by the tags\n\
          given, which the caller computed from the content); the images default to\n\
-         server:latest and client:latest.\n"
+         server:latest and client:latest. The server's replicas are spread over the\n\
+         nodes; a constraint (node.role == worker) limits where a service's tasks run.\n"
     )
 }
 
@@ -69,6 +73,8 @@ struct SwarmFlags {
     client_image: Option<OsString>,
     server_config_tag: Option<OsString>,
     client_config_tag: Option<OsString>,
+    server_constraint: Option<OsString>,
+    client_constraint: Option<OsString>,
 }
 
 impl SwarmFlags {
@@ -95,6 +101,8 @@ impl SwarmFlags {
             "--client-image" => &mut self.client_image,
             "--server-config-tag" => &mut self.server_config_tag,
             "--client-config-tag" => &mut self.client_config_tag,
+            "--server-constraint" => &mut self.server_constraint,
+            "--client-constraint" => &mut self.client_constraint,
             _ => return Ok(false),
         };
         let value = inline
@@ -138,6 +146,11 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Command {
                 "--server-config-tag and --client-config-tag are options of --swarm".to_owned(),
             )
         }
+        Ok(_) if flags.server_constraint.is_some() || flags.client_constraint.is_some() => {
+            Command::Usage(
+                "--server-constraint and --client-constraint are options of --swarm".to_owned(),
+            )
+        }
         Ok((output, clients)) => Command::Generate { output, clients },
         Err(problem) => Command::Usage(problem),
     }
@@ -172,14 +185,25 @@ fn stack_command(flags: SwarmFlags, output: PathBuf, clients: u32) -> Command {
             .and_then(|s| config_tag(client, "--client-config-tag").map(|c| Some((s, c)))),
         _ => Err("--server-config-tag and --client-config-tag go together".to_owned()),
     };
-    match images.and_then(|images| tags.map(|tags| (images, tags))) {
-        Ok(((server_image, client_image), config_tags)) => Command::Stack {
+    let constraint = |value: Option<OsString>, name: &str| match value {
+        None => Ok(None),
+        Some(value) => match value.into_string() {
+            Ok(text) if !text.trim().is_empty() && !text.contains(['\n', '\r']) => Ok(Some(text)),
+            Ok(text) => Err(format!("{name} must be one line, got {text:?}")),
+            Err(value) => Err(format!("{name} must be text, got {value:?}")),
+        },
+    };
+    let constraints = constraint(flags.server_constraint, "--server-constraint")
+        .and_then(|s| constraint(flags.client_constraint, "--client-constraint").map(|c| (s, c)));
+    match images.and_then(|images| tags.and_then(|tags| constraints.map(|c| (images, tags, c)))) {
+        Ok(((server_image, client_image), config_tags, constraints)) => Command::Stack {
             output,
             clients,
             servers,
             server_image,
             client_image,
             config_tags,
+            constraints,
         },
         Err(problem) => Command::Usage(problem),
     }
@@ -328,6 +352,7 @@ mod tests {
             server_image: "server:latest".to_owned(),
             client_image: "client:latest".to_owned(),
             config_tags: None,
+            constraints: (None, None),
         }
     }
 
@@ -359,6 +384,7 @@ mod tests {
                 server_image: "registry:5000/server:abc".to_owned(),
                 client_image: "client:abc".to_owned(),
                 config_tags: None,
+                constraints: (None, None),
             }
         );
         assert_eq!(
@@ -377,6 +403,29 @@ mod tests {
                 server_image: "server:latest".to_owned(),
                 client_image: "client:latest".to_owned(),
                 config_tags: Some(("123-45".to_owned(), "6.7_8".to_owned())),
+                constraints: (None, None),
+            }
+        );
+        assert_eq!(
+            parse(&[
+                "--swarm",
+                "--server-constraint",
+                "node.role == worker",
+                "--client-constraint=node.role == manager",
+                "s.yaml",
+                "3"
+            ]),
+            Command::Stack {
+                output: "s.yaml".into(),
+                clients: 3,
+                servers: 2,
+                server_image: "server:latest".to_owned(),
+                client_image: "client:latest".to_owned(),
+                config_tags: None,
+                constraints: (
+                    Some("node.role == worker".to_owned()),
+                    Some("node.role == manager".to_owned())
+                ),
             }
         );
     }
@@ -406,6 +455,14 @@ mod tests {
             ),
             (&["--servers", "3", "s", "1"], "option of --swarm"),
             (&["--client-image", "c", "s", "1"], "options of --swarm"),
+            (
+                &["--server-constraint", "node.role == worker", "s", "1"],
+                "options of --swarm",
+            ),
+            (
+                &["--swarm", "--client-constraint", " ", "s", "1"],
+                "must be one line",
+            ),
             (
                 &["--swarm", "--server-image", "", "s", "1"],
                 "image reference",

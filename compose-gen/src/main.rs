@@ -31,6 +31,7 @@ fn main() -> ExitCode {
             server_image,
             client_image,
             config_tags,
+            constraints: (server_constraint, client_constraint),
         } => {
             // Tags the caller computed, or those of the files beside the stack file.
             let tags = config_tags.map(Ok).unwrap_or_else(|| {
@@ -55,6 +56,8 @@ fn main() -> ExitCode {
                 client_image,
                 server_config_tag,
                 client_config_tag,
+                server_constraint,
+                client_constraint,
             };
             let noun = if clients == 1 { "client" } else { "clients" };
             let what = format!("a Swarm stack: {servers} server replica(s), {clients} {noun}");

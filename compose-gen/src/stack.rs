@@ -15,6 +15,10 @@
 //!   only). Swarm configs are immutable, so each config's name carries a tag
 //!   of its content: an edited file is a new config, and deploying it rolls
 //!   the service that uses it.
+//! - The server's replicas are spread over the nodes (`placement:
+//!   preferences: spread: node.id`), so a lost node takes only its share;
+//!   on one node the preference changes nothing. A placement constraint
+//!   (`node.role == worker`) can be added to either service.
 //! - No `container_name` (Swarm names containers itself), `depends_on`
 //!   (ignored: the client's connect window covers a late server),
 //!   `security_opt` (ignored by `docker stack deploy`) or `dns_opt` (refused
@@ -62,6 +66,10 @@ pub struct Stack {
     pub server_config_tag: String,
     /// Tag of the client config's content ([`content_tag`]).
     pub client_config_tag: String,
+    /// A placement constraint of the server's tasks (`node.role == worker`).
+    pub server_constraint: Option<String>,
+    /// A placement constraint of the clients' tasks.
+    pub client_constraint: Option<String>,
 }
 
 impl Stack {
@@ -89,6 +97,8 @@ impl Stack {
             client_image: "client:latest".to_owned(),
             server_config_tag,
             client_config_tag,
+            server_constraint: None,
+            client_constraint: None,
         })
     }
 
@@ -176,6 +186,13 @@ impl Stack {
             ("update_config", update),
             ("rollback_config", rollback),
             ("restart_policy", restart),
+            (
+                "placement",
+                placement(
+                    self.server_constraint.as_deref(),
+                    Some(map([("spread", Node::str("node.id"))])),
+                ),
+            ),
         ]);
         service(
             &self.server_image,
@@ -187,11 +204,18 @@ impl Stack {
     }
 
     fn client(&self) -> Node {
-        let deploy = map([
+        let mut deploy = vec![
             ("replicas", Node::Int(self.clients.into())),
             // A client that finished its loop is done, not failed.
             ("restart_policy", map([("condition", Node::str("none"))])),
-        ]);
+        ];
+        if self.client_constraint.is_some() {
+            deploy.push((
+                "placement",
+                placement(self.client_constraint.as_deref(), None),
+            ));
+        }
+        let deploy = map(deploy);
         service(
             &self.client_image,
             Some("CLI_ID={{.Task.Slot}}"),
@@ -222,6 +246,18 @@ fn service(image: &str, env: Option<&str>, config: &str, target: &str, deploy: N
         ("cap_drop", Node::strs(["ALL"])),
         ("deploy", deploy),
     ]);
+    map(entries)
+}
+
+/// `placement:` with the constraint and the preference given.
+fn placement(constraint: Option<&str>, preference: Option<Node>) -> Node {
+    let mut entries = Vec::new();
+    if let Some(constraint) = constraint {
+        entries.push(("constraints", Node::strs([constraint])));
+    }
+    if let Some(preference) = preference {
+        entries.push(("preferences", Node::Seq(vec![preference])));
+    }
     map(entries)
 }
 
@@ -277,6 +313,8 @@ mod tests {
             client_image: "client:latest".to_owned(),
             server_config_tag: "00000000000000aa".to_owned(),
             client_config_tag: "00000000000000bb".to_owned(),
+            server_constraint: None,
+            client_constraint: None,
         }
     }
 
@@ -308,6 +346,9 @@ mod tests {
         delay: 1s
         max_attempts: 3
         window: 10s
+      placement:
+        preferences:
+          - spread: node.id
 ";
 
     const NETWORKS: &str = "networks:
@@ -364,6 +405,28 @@ configs:
         ));
         assert!(!yaml.contains("client:"), "{yaml}");
         assert!(!yaml.contains("client_config"), "{yaml}");
+    }
+
+    #[test]
+    fn placement_constraints_are_added_to_the_spread() {
+        let mut stack = stack(4, 3);
+        stack.server_constraint = Some("node.role == worker".to_owned());
+        stack.client_constraint = Some("node.role == manager".to_owned());
+        let yaml = stack.to_yaml();
+        assert!(
+            yaml.contains(
+                "      placement:\n        constraints:\n          - \"node.role == worker\"\n        \
+                 preferences:\n          - spread: node.id\n"
+            ),
+            "{yaml}"
+        );
+        assert!(
+            yaml.contains(
+                "        condition: none\n      placement:\n        constraints:\n          \
+                 - \"node.role == manager\"\n\n"
+            ),
+            "{yaml}"
+        );
     }
 
     #[test]
