@@ -34,15 +34,15 @@ CLUSTER_WAIT ?= 60
 # The official Docker-in-Docker image, pinned: Debian bookworm's docker.io
 # version, which the local stand-in (scripts/node-image.sh) runs.
 NODE_IMAGE ?= docker.io/library/docker:20.10.24-dind
-# With DOCKER_HOST at the cluster's manager, the images are still built by
-# this machine's engine (where the builder image and the layer cache are),
-# then loaded into every node; HOST_ENGINE is what a recipe line starts with
-# to talk to this machine's engine whatever DOCKER_HOST says.
+# With DOCKER_HOST at the cluster's manager (what $(CLUSTER_DIR)/docker-host
+# says, or any manager socket under $(CLUSTER_DIR), even once the cluster is
+# gone), the images are still built by this machine's engine (where the
+# builder image and the layer cache are), then loaded into every node, and
+# the cluster-* targets talk to this machine's engine: HOST_ENGINE is what
+# such a recipe line starts with.
 CLUSTER_HOST := $(shell cat $(CLUSTER_DIR)/docker-host 2>/dev/null)
-ifneq ($(CLUSTER_HOST),)
-ifeq ($(DOCKER_HOST),$(CLUSTER_HOST))
+ifneq ($(filter $(CLUSTER_HOST) unix://$(abspath $(CLUSTER_DIR))/%,$(DOCKER_HOST)),)
 ON_CLUSTER := 1
-endif
 endif
 HOST_ENGINE := $(if $(ON_CLUSTER),unset DOCKER_HOST;)
 
