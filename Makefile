@@ -22,6 +22,30 @@ E2E_COMPOSE_FLAVOURS := $(shell docker-compose version >/dev/null 2>&1 && echo v
 .PHONY: lint test-rust test bench builder-image docker-image docker-compose-up \
 	docker-compose-down docker-compose-logs busybox-image test-docker docker-timings
 
+# The local multi-node swarm of `make cluster-up` (README "Across several
+# nodes"): its name (of its nodes, network and volumes), its shape, and where
+# its state and manager sockets live (untracked).
+CLUSTER ?= tp0-cluster
+NODES ?= 3
+MANAGERS ?= 1
+CLUSTER_DIR ?= target/cluster
+# Upper bound, in seconds, of each wait of cluster-up.
+CLUSTER_WAIT ?= 60
+# The official Docker-in-Docker image, pinned: Debian bookworm's docker.io
+# version, which the local stand-in (scripts/node-image.sh) runs.
+NODE_IMAGE ?= docker.io/library/docker:20.10.24-dind
+# With DOCKER_HOST at the cluster's manager (what $(CLUSTER_DIR)/docker-host
+# says, or any manager socket under $(CLUSTER_DIR), even once the cluster is
+# gone), the images are still built by this machine's engine (where the
+# builder image and the layer cache are), then loaded into every node, and
+# the cluster-* targets talk to this machine's engine: HOST_ENGINE is what
+# such a recipe line starts with.
+CLUSTER_HOST := $(shell cat $(CLUSTER_DIR)/docker-host 2>/dev/null)
+ifneq ($(filter $(CLUSTER_HOST) unix://$(abspath $(CLUSTER_DIR))/%,$(DOCKER_HOST)),)
+ON_CLUSTER := 1
+endif
+HOST_ENGINE := $(if $(ON_CLUSTER),unset DOCKER_HOST;)
+
 # Every shell script of the project, each in the dialect its first line names
 # (POSIX sh for `#!/bin/sh`).
 SHELL_SCRIPTS := $(shell git ls-files '*.sh' .ci)
@@ -46,7 +70,7 @@ test-docker: docker-image busybox-image
 		case $$flavour in v1) compose=docker-compose ;; v2) compose='docker compose' ;; esac; \
 		echo "test-docker: end-to-end tests under $$compose"; \
 		COMPOSE="$$compose" cargo test --locked -p docker-e2e -- --test-threads=1 $$skip || exit 1; \
-		skip="--skip swarm_ --skip podman_"; \
+		skip="--skip swarm_ --skip podman_ --skip cluster_"; \
 	done
 
 test: lint test-rust test-docker
@@ -55,13 +79,18 @@ test: lint test-rust test-docker
 # pulled, else a local stand-in made from Debian's packages and this
 # machine's toolchain (see scripts/builder-image.sh).
 builder-image:
-	@sh scripts/builder-image.sh $(RUST_IMAGE)
+	@$(HOST_ENGINE) sh scripts/builder-image.sh $(RUST_IMAGE)
 
 # Exactly the commands a user or a grader runs: both images build from
 # source inside Docker; the second reuses the first one's builder layers.
+# With DOCKER_HOST at the cluster, they are built here and loaded into every
+# node (scripts/cluster-load.sh).
 docker-image: builder-image
-	docker build -f ./server/Dockerfile -t server:latest .
-	docker build -f ./client/Dockerfile -t client:latest .
+	$(HOST_ENGINE) docker build -f ./server/Dockerfile -t server:latest .
+	$(HOST_ENGINE) docker build -f ./client/Dockerfile -t client:latest .
+ifdef ON_CLUSTER
+	@$(HOST_ENGINE) CLUSTER=$(CLUSTER) sh scripts/cluster-load.sh
+endif
 
 docker-compose-up: docker-image
 	$(DOCKER_COMPOSE) up -d
@@ -109,6 +138,10 @@ SWARM_ADVERTISE_ADDR ?= 127.0.0.1
 # Upper bound, in seconds, of each wait for the swarm to converge.
 SWARM_WAIT ?= 120
 COMPOSE_GEN_IMAGE ?= tp0-compose-gen:latest
+# Placement constraints of the server's and the clients' tasks (a swarm of
+# several nodes: `SERVER_CONSTRAINT='node.role == worker'`); none by default.
+SERVER_CONSTRAINT ?=
+CLIENT_CONSTRAINT ?=
 # Written by swarm-up when it made the engine a swarm: the node id, and
 # whether docker_gwbridge was new. swarm-down leaves only that swarm.
 SWARM_MARK = $(SWARM_DIR)/created-swarm
@@ -121,7 +154,9 @@ SWARM_MARK = $(SWARM_DIR)/created-swarm
 swarm-up: docker-image
 	@STACK=$(STACK) SERVERS=$(SERVERS) CLIENTS=$(CLIENTS) SWARM_DIR=$(SWARM_DIR) \
 		SWARM_ADVERTISE_ADDR=$(SWARM_ADVERTISE_ADDR) SWARM_WAIT=$(SWARM_WAIT) \
-		COMPOSE_GEN_IMAGE=$(COMPOSE_GEN_IMAGE) SWARM_MARK=$(SWARM_MARK) sh scripts/swarm-up.sh
+		COMPOSE_GEN_IMAGE=$(COMPOSE_GEN_IMAGE) SWARM_MARK=$(SWARM_MARK) \
+		SERVER_CONSTRAINT='$(SERVER_CONSTRAINT)' CLIENT_CONSTRAINT='$(CLIENT_CONSTRAINT)' \
+		GENERATOR_ON_HOST=$(ON_CLUSTER) sh scripts/swarm-up.sh
 
 # Every service of the stack, followed (task names in front of each line).
 swarm-logs:
@@ -143,3 +178,25 @@ swarm-scale:
 # only if swarm-up made it and nothing else runs on it.
 swarm-down:
 	@STACK=$(STACK) SWARM_WAIT=$(SWARM_WAIT) SWARM_MARK=$(SWARM_MARK) sh scripts/swarm-down.sh
+
+# --- A local multi-node swarm (README "Across several nodes"). ---
+
+.PHONY: node-image cluster-up cluster-down
+
+# The image of the nodes: the pinned official Docker-in-Docker image where
+# this engine runs it privileged, else a local stand-in made from Debian's
+# packages (see scripts/node-image.sh).
+node-image:
+	@$(HOST_ENGINE) CLUSTER_DIR=$(CLUSTER_DIR) sh scripts/node-image.sh $(NODE_IMAGE)
+
+# NODES engines in containers, MANAGERS of them managers, one swarm, the
+# images in every node; DOCKER_HOST=$$(cat $(CLUSTER_DIR)/docker-host) then
+# points the swarm-* targets at it (see scripts/cluster-up.sh).
+cluster-up: docker-image
+	@$(HOST_ENGINE) CLUSTER=$(CLUSTER) NODES=$(NODES) MANAGERS=$(MANAGERS) CLUSTER_DIR=$(CLUSTER_DIR) \
+		CLUSTER_WAIT=$(CLUSTER_WAIT) NODE_IMAGE=$(NODE_IMAGE) sh scripts/cluster-up.sh
+
+# The nodes, their volumes, network and cgroup directories, and $(CLUSTER_DIR),
+# whatever state they are in.
+cluster-down:
+	@$(HOST_ENGINE) CLUSTER=$(CLUSTER) CLUSTER_DIR=$(CLUSTER_DIR) sh scripts/cluster-down.sh

@@ -63,24 +63,10 @@ if [ ! -d "$sysroot/lib/rustlib/$host/lib" ]; then
     exit 1
 fi
 
-if ! command -v debootstrap >/dev/null 2>&1; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
-fi
-
-# The Debian mirror this machine's apt already uses for its own suite (either
-# source format); none found means debootstrap's default.
-mirror=$(sh scripts/debian-mirror.sh)
-
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 root="$work/root"
-echo "builder-image: bootstrapping Debian $suite${mirror:+ from $mirror}"
-debootstrap --variant=minbase --include=gcc,libc6-dev,ca-certificates \
-    "$suite" "$root" ${mirror:+"$mirror"} >"$work/debootstrap.log" 2>&1 || {
-    tail -n 20 "$work/debootstrap.log" >&2
-    exit 1
-}
+sh scripts/debian-root.sh builder-image "$suite" "$root" gcc,libc6-dev,ca-certificates
 
 # The toolchain as the official image lays it out under /usr/local: rustc
 # finds its sysroot next to its binary. Docs, man pages and debugger

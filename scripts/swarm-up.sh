@@ -7,7 +7,10 @@
 # Returns once the server's replicas run and no update is in progress.
 #
 # Settings (from the Makefile): STACK, SERVERS, CLIENTS, SWARM_DIR,
-# SWARM_ADVERTISE_ADDR, SWARM_WAIT (seconds), COMPOSE_GEN_IMAGE, SWARM_MARK.
+# SWARM_ADVERTISE_ADDR, SWARM_WAIT (seconds), COMPOSE_GEN_IMAGE, SWARM_MARK,
+# SERVER_CONSTRAINT and CLIENT_CONSTRAINT (placement; empty: none),
+# GENERATOR_ON_HOST (1: DOCKER_HOST is the cluster of `make cluster-up`, and
+# the generator runs on this machine's engine, where its image is built).
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -42,11 +45,16 @@ docker tag client:latest "client:swarm-$cid"
 # Each config named by its content (POSIX cksum: CRC and length), since the
 # generator, which is handed no host path, cannot read the files.
 tag() { cksum <"$1" | awk '{ print $1 "-" $2 }'; }
-COMPOSE_GEN_IMAGE=$COMPOSE_GEN_IMAGE ./generar-compose.sh --swarm --servers "$SERVERS" \
+set -- --swarm --servers "$SERVERS" \
     --server-image "server:swarm-$sid" --client-image "client:swarm-$cid" \
     --server-config-tag "$(tag "$SWARM_DIR/server/config.ini")" \
-    --client-config-tag "$(tag "$SWARM_DIR/client/config.yaml")" \
-    "$SWARM_DIR/docker-stack.yaml" "$CLIENTS"
+    --client-config-tag "$(tag "$SWARM_DIR/client/config.yaml")"
+if [ -n "${SERVER_CONSTRAINT:-}" ]; then set -- "$@" --server-constraint "$SERVER_CONSTRAINT"; fi
+if [ -n "${CLIENT_CONSTRAINT:-}" ]; then set -- "$@" --client-constraint "$CLIENT_CONSTRAINT"; fi
+(
+    if [ "${GENERATOR_ON_HOST:-}" = 1 ]; then unset DOCKER_HOST; fi
+    COMPOSE_GEN_IMAGE=$COMPOSE_GEN_IMAGE ./generar-compose.sh "$@" "$SWARM_DIR/docker-stack.yaml" "$CLIENTS"
+)
 docker stack deploy --prune --resolve-image never -c "$SWARM_DIR/docker-stack.yaml" "$STACK"
 
 i=0

@@ -34,6 +34,8 @@ pub enum Command {
         /// Tags naming the server's and the client's config by content, as
         /// the caller computed them; `None`: read the files beside `output`.
         config_tags: Option<(String, String)>,
+        /// Placement constraints of the server's and the clients' tasks.
+        constraints: (Option<String>, Option<String>),
     },
     /// `-h` / `--help`: print [`usage`] on stdout and exit 0.
     Help,
@@ -48,6 +50,7 @@ pub fn usage() -> String {
         "usage: compose-gen <output-file> <client-count>\n\
          \x20      compose-gen --swarm [--servers N] [--server-image IMAGE] [--client-image IMAGE]\n\
          \x20                  [--server-config-tag TAG --client-config-tag TAG]\n\
+         \x20                  [--server-constraint EXPR] [--client-constraint EXPR]\n\
          \x20                  <output-file> <client-count>\n\
          Writes a Docker Compose file with the echo server and <client-count> clients\n\
          (an integer from 0 to {MAX_CLIENTS}) to <output-file>, replacing it atomically;\n\
@@ -57,18 +60,21 @@ pub fn usage() -> String {
          and <client-count> client replicas, with server/config.ini and client/config.yaml\n\
          beside <output-file> as Swarm configs named by their content (or by the tags\n\
          given, which the caller computed from the content); the images default to\n\
-         server:latest and client:latest.\n"
+         server:latest and client:latest. The server's replicas are spread over the\n\
+         nodes; a constraint (node.role == worker) limits where a service's tasks run.\n"
     )
 }
 
 /// The options that take a value, all of them `--swarm`'s; `--swarm` is the
 /// only other one.
-const VALUED: [&str; 5] = [
+const VALUED: [&str; 7] = [
     "servers",
     "server-image",
     "client-image",
     "server-config-tag",
     "client-config-tag",
+    "server-constraint",
+    "client-constraint",
 ];
 
 /// Parses the arguments after the program name.
@@ -82,7 +88,7 @@ pub fn parse_args(args: impl IntoIterator<Item = OsString>) -> Command {
 
 fn parse(args: Vec<OsString>) -> Result<Command, String> {
     let mut swarm = false;
-    let mut values: [Option<OsString>; 5] = Default::default();
+    let mut values: [Option<OsString>; 7] = Default::default();
     let mut positional = Vec::new();
     let mut parser = lexopt::Parser::from_args(args);
     // Anything but the options is a positional argument exactly as given,
@@ -111,7 +117,8 @@ fn parse(args: Vec<OsString>) -> Result<Command, String> {
         }
     }
     let (output, clients) = parse_positional(positional)?;
-    let [servers, server_image, client_image, server_tag, client_tag] = values;
+    let [servers, server_image, client_image, server_tag, client_tag, server_place, client_place] =
+        values;
     if swarm {
         let bounds = format!("from 1 to {MAX_SERVERS}");
         let servers = servers.map_or(Ok(DEFAULT_SERVERS), |servers| {
@@ -139,6 +146,10 @@ fn parse(args: Vec<OsString>) -> Result<Command, String> {
             )),
             _ => return Err("--server-config-tag and --client-config-tag go together".to_owned()),
         };
+        let constraints = (
+            constraint(server_place, "--server-constraint")?,
+            constraint(client_place, "--client-constraint")?,
+        );
         return Ok(Command::Stack {
             output,
             clients,
@@ -146,6 +157,7 @@ fn parse(args: Vec<OsString>) -> Result<Command, String> {
             server_image,
             client_image,
             config_tags,
+            constraints,
         });
     }
     if servers.is_some() {
@@ -154,6 +166,8 @@ fn parse(args: Vec<OsString>) -> Result<Command, String> {
         Err("--server-image and --client-image are options of --swarm".to_owned())
     } else if server_tag.is_some() || client_tag.is_some() {
         Err("--server-config-tag and --client-config-tag are options of --swarm".to_owned())
+    } else if server_place.is_some() || client_place.is_some() {
+        Err("--server-constraint and --client-constraint are options of --swarm".to_owned())
     } else {
         Ok(Command::Generate { output, clients })
     }
@@ -179,6 +193,14 @@ fn text(
         Ok(text) => Err(format!("{name} must be {must}, got {text:?}")),
         Err(value) => Err(format!("{name} must be {must}, got {value:?}")),
     }
+}
+
+/// A placement constraint (`node.role == worker`): one line of text.
+fn constraint(value: Option<OsString>, name: &str) -> Result<Option<String>, String> {
+    let valid = |text: &str| !text.trim().is_empty() && !text.contains(['\n', '\r']);
+    value
+        .map(|value| text(value, name, valid, "one line"))
+        .transpose()
 }
 
 /// An image reference (no whitespace), or `default` if none is given.
@@ -319,6 +341,7 @@ mod tests {
             server_image: "server:latest".to_owned(),
             client_image: "client:latest".to_owned(),
             config_tags: None,
+            constraints: (None, None),
         }
     }
 
@@ -350,6 +373,7 @@ mod tests {
                 server_image: "registry:5000/server:abc".to_owned(),
                 client_image: "client:abc".to_owned(),
                 config_tags: None,
+                constraints: (None, None),
             }
         );
         assert_eq!(
@@ -368,6 +392,29 @@ mod tests {
                 server_image: "server:latest".to_owned(),
                 client_image: "client:latest".to_owned(),
                 config_tags: Some(("123-45".to_owned(), "6.7_8".to_owned())),
+                constraints: (None, None),
+            }
+        );
+        assert_eq!(
+            parse(&[
+                "--swarm",
+                "--server-constraint",
+                "node.role == worker",
+                "--client-constraint=node.role == manager",
+                "s.yaml",
+                "3"
+            ]),
+            Command::Stack {
+                output: "s.yaml".into(),
+                clients: 3,
+                servers: 2,
+                server_image: "server:latest".to_owned(),
+                client_image: "client:latest".to_owned(),
+                config_tags: None,
+                constraints: (
+                    Some("node.role == worker".to_owned()),
+                    Some("node.role == manager".to_owned())
+                ),
             }
         );
     }
@@ -397,6 +444,14 @@ mod tests {
             ),
             (&["--servers", "3", "s", "1"], "option of --swarm"),
             (&["--client-image", "c", "s", "1"], "options of --swarm"),
+            (
+                &["--server-constraint", "node.role == worker", "s", "1"],
+                "options of --swarm",
+            ),
+            (
+                &["--swarm", "--client-constraint", " ", "s", "1"],
+                "must be one line",
+            ),
             (
                 &["--swarm", "--server-image", "", "s", "1"],
                 "image reference",

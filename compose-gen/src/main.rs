@@ -30,6 +30,7 @@ fn main() -> ExitCode {
             server_image,
             client_image,
             config_tags,
+            constraints: (server_constraint, client_constraint),
         } => {
             // Tags the caller computed, or those of the files beside the stack file.
             let (server_config_tag, client_config_tag) = match config_tags {
@@ -51,6 +52,8 @@ fn main() -> ExitCode {
                 client_image,
                 server_config_tag,
                 client_config_tag,
+                server_constraint,
+                client_constraint,
             };
             let noun = noun(clients);
             let what = format!("a Swarm stack: {servers} server replica(s), {clients} {noun}");

@@ -15,6 +15,10 @@
 //!   only). Swarm configs are immutable, so each config's name carries a tag
 //!   of its content: an edited file is a new config, and deploying it rolls
 //!   the service that uses it.
+//! - The server's replicas are spread over the nodes (`placement:
+//!   preferences: spread: node.id`), so a lost node takes only its share;
+//!   on one node the preference changes nothing. A placement constraint
+//!   (`node.role == worker`) can be added to either service.
 //! - No `container_name` (Swarm names containers itself), `depends_on`
 //!   (ignored: the client's connect window covers a late server),
 //!   `security_opt` (ignored by `docker stack deploy`) or `dns_opt` (refused
@@ -58,6 +62,10 @@ pub struct Stack {
     pub server_config_tag: String,
     /// Tag of the client config's content ([`content_tag`]).
     pub client_config_tag: String,
+    /// A placement constraint of the server's tasks (`node.role == worker`).
+    pub server_constraint: Option<String>,
+    /// A placement constraint of the clients' tasks.
+    pub client_constraint: Option<String>,
 }
 
 impl Stack {
@@ -85,6 +93,8 @@ impl Stack {
             client_image: "client:latest".to_owned(),
             server_config_tag,
             client_config_tag,
+            server_constraint: None,
+            client_constraint: None,
         })
     }
 
@@ -107,6 +117,18 @@ const HARDENING: &str = "    stop_grace_period: 2s
     cap_drop:
       - ALL
 ";
+
+/// The `constraints:` of a `placement:`, if there is one.
+fn write_constraint(f: &mut fmt::Formatter<'_>, constraint: Option<&str>) -> fmt::Result {
+    match constraint {
+        Some(constraint) => write!(
+            f,
+            "        constraints:\n          - {}\n",
+            quoted(constraint)
+        ),
+        None => Ok(()),
+    }
+}
 
 impl fmt::Display for Stack {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -153,9 +175,12 @@ services:
         delay: 1s
         max_attempts: 3
         window: 10s
+      placement:
 ",
             quoted(&self.server_image)
         )?;
+        write_constraint(f, self.server_constraint.as_deref())?;
+        f.write_str("        preferences:\n          - spread: node.id\n")?;
         // Each task's id is its slot number, expanded by Swarm; a client that
         // finished its loop is done, not failed.
         if clients > 0 {
@@ -177,6 +202,10 @@ services:
 ",
                 quoted(&self.client_image)
             )?;
+            if self.client_constraint.is_some() {
+                f.write_str("      placement:\n")?;
+                write_constraint(f, self.client_constraint.as_deref())?;
+            }
         }
         // Attachable: a throwaway container can join (validar-echo-server.sh).
         write!(
@@ -238,6 +267,8 @@ mod tests {
             client_image: "client:latest".to_owned(),
             server_config_tag: "00000000000000aa".to_owned(),
             client_config_tag: "00000000000000bb".to_owned(),
+            server_constraint: None,
+            client_constraint: None,
         }
     }
 
@@ -269,6 +300,9 @@ mod tests {
         delay: 1s
         max_attempts: 3
         window: 10s
+      placement:
+        preferences:
+          - spread: node.id
 ";
 
     const NETWORKS: &str = "networks:
@@ -376,5 +410,27 @@ configs:
         assert_eq!(both.client_config_name(), "client_config_4294967295-0");
         assert_eq!(both.server_image, "server:latest");
         assert_eq!(both.client_image, "client:latest");
+    }
+
+    #[test]
+    fn placement_constraints_are_added_to_the_spread() {
+        let mut stack = stack(4, 3);
+        stack.server_constraint = Some("node.role == worker".to_owned());
+        stack.client_constraint = Some("node.role == manager".to_owned());
+        let yaml = stack.to_string();
+        assert!(
+            yaml.contains(
+                "      placement:\n        constraints:\n          - \"node.role == worker\"\n        \
+                 preferences:\n          - spread: node.id\n"
+            ),
+            "{yaml}"
+        );
+        assert!(
+            yaml.contains(
+                "        condition: none\n      placement:\n        constraints:\n          \
+                 - \"node.role == manager\"\n\n"
+            ),
+            "{yaml}"
+        );
     }
 }

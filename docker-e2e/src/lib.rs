@@ -171,13 +171,34 @@ pub fn run_command_within(command: Command, timeout: Duration) -> Output {
 /// Runs `docker args` and panics (with its output) unless it succeeds;
 /// returns its stdout.
 pub fn docker(args: &[&str]) -> String {
-    run_ok("docker", args)
+    docker_at(None, args)
+}
+
+/// `docker args` against the engine at `host` (a `DOCKER_HOST` value), or
+/// the one the environment names for `None`, without checking how it ended.
+pub fn run_docker_at(host: Option<&str>, args: &[&str]) -> Output {
+    let mut command = Command::new("docker");
+    command.args(args);
+    if let Some(host) = host {
+        command.env("DOCKER_HOST", host);
+    }
+    run_command(command)
+}
+
+/// Like [`docker`], against the engine at `host` ([`run_docker_at`]).
+pub fn docker_at(host: Option<&str>, args: &[&str]) -> String {
+    succeeded("docker", args, run_docker_at(host, args))
 }
 
 /// Runs `program args` and panics (with its output) unless it succeeds;
 /// returns its stdout.
 pub fn run_ok(program: &str, args: &[&str]) -> String {
-    let out = run(program, args);
+    succeeded(program, args, run(program, args))
+}
+
+/// The stdout of `out`, what `program args` printed; panics with its output
+/// unless it succeeded.
+fn succeeded(program: &str, args: &[&str], out: Output) -> String {
     assert!(
         out.status.success(),
         "{program} {args:?} failed: {}{}",
@@ -641,6 +662,8 @@ pub struct Task {
     pub container: String,
     /// Its container's exit code (meaningful once it has exited).
     pub exit_code: Option<i32>,
+    /// The id of the node it was given to.
+    pub node: String,
 }
 
 impl Task {
@@ -662,8 +685,43 @@ pub struct Stack {
     name: String,
     /// Server replicas the stack file asks for.
     servers: u32,
+    /// The manager's `DOCKER_HOST`; `None`: the environment's engine.
+    host: Option<String>,
+    /// Placement constraints of the server's and the clients' tasks.
+    constraints: (Option<String>, Option<String>),
     /// Holds the stack file and the config files; removed on drop.
     dir: tempfile::TempDir,
+}
+
+/// Every task of the Swarm service `service`, the replaced ones included,
+/// through the manager at `host` (`None`: the environment's engine).
+pub fn service_tasks(host: Option<&str>, service: &str) -> Vec<Task> {
+    let ids = docker_at(host, &["service", "ps", "-q", "--no-trunc", service]);
+    let ids: Vec<&str> = ids.split_whitespace().collect();
+    if ids.is_empty() {
+        return Vec::new();
+    }
+    let format = "{{.ID}}|{{.Slot}}|{{.DesiredState}}|{{.Status.State}}|\
+                  {{with .Status.ContainerStatus}}{{.ContainerID}}|{{.ExitCode}}{{else}}|{{end}}|\
+                  {{.NodeID}}";
+    let mut args = vec!["inspect", "--type", "task", "-f", format];
+    args.extend(&ids);
+    docker_at(host, &args)
+        .lines()
+        .map(|line| {
+            let f: Vec<&str> = line.split('|').collect();
+            assert_eq!(f.len(), 7, "task line {line:?}");
+            Task {
+                id: f[0].to_owned(),
+                slot: f[1].parse().unwrap_or(0),
+                desired: f[2].to_owned(),
+                state: f[3].to_owned(),
+                container: f[4].to_owned(),
+                exit_code: f[5].parse().ok(),
+                node: f[6].to_owned(),
+            }
+        })
+        .collect()
 }
 
 /// How long a stack may take to go away after `docker stack rm`.
@@ -673,7 +731,19 @@ impl Stack {
     /// Deploys `tp0e2eswarm<tag>`: `servers` server replicas and no clients
     /// yet ([`Stack::start_clients`]), the repository's `config.ini`.
     pub fn deploy(_swarm: &Swarm, tag: &str, servers: u32) -> Self {
-        let name = format!("tp0e2eswarm{tag}");
+        Self::deploy_at(None, &format!("tp0e2eswarm{tag}"), servers, (None, None))
+    }
+
+    /// Deploys `name` as [`Stack::deploy`] does, through the manager at
+    /// `host` (`None`: the environment's engine), each service's tasks placed by
+    /// its constraint (server, client) if any.
+    pub fn deploy_at(
+        host: Option<&str>,
+        name: &str,
+        servers: u32,
+        constraints: (Option<&str>, Option<&str>),
+    ) -> Self {
+        let name = name.to_owned();
         let dir = tempfile::Builder::new()
             .prefix(&format!("{name}-"))
             .tempdir()
@@ -686,7 +756,16 @@ impl Stack {
             )
             .expect("copy a config file");
         }
-        let stack = Stack { name, servers, dir };
+        let stack = Stack {
+            name,
+            servers,
+            host: host.map(str::to_owned),
+            constraints: (
+                constraints.0.map(str::to_owned),
+                constraints.1.map(str::to_owned),
+            ),
+            dir,
+        };
         // A leftover of an aborted run would keep old tasks around.
         stack.remove();
         stack.deploy_with_clients(0);
@@ -702,11 +781,13 @@ impl Stack {
     }
 
     fn deploy_with_clients(&self, clients: u32) {
-        let stack = compose_gen::Stack::from_dir(self.dir.path(), self.servers, clients)
+        let mut stack = compose_gen::Stack::from_dir(self.dir.path(), self.servers, clients)
             .expect("tag the config files");
+        stack.server_constraint.clone_from(&self.constraints.0);
+        stack.client_constraint.clone_from(&self.constraints.1);
         let file = self.dir.path().join("docker-stack.yaml");
         fs::write(&file, stack.to_string()).expect("write the stack file");
-        docker(&[
+        self.docker(&[
             "stack",
             "deploy",
             "--resolve-image",
@@ -722,6 +803,12 @@ impl Stack {
         &self.name
     }
 
+    /// `docker args` against the stack's manager, panicking unless it
+    /// succeeds; returns its stdout.
+    pub fn docker(&self, args: &[&str]) -> String {
+        docker_at(self.host.as_deref(), args)
+    }
+
     /// The Swarm name of `service` (`server`, `client`).
     pub fn service(&self, service: &str) -> String {
         format!("{}_{service}", self.name)
@@ -729,30 +816,7 @@ impl Stack {
 
     /// Every task of `service`, the replaced ones included.
     pub fn tasks(&self, service: &str) -> Vec<Task> {
-        let ids = docker(&["service", "ps", "-q", "--no-trunc", &self.service(service)]);
-        let ids: Vec<&str> = ids.split_whitespace().collect();
-        if ids.is_empty() {
-            return Vec::new();
-        }
-        let format = "{{.ID}}|{{.Slot}}|{{.DesiredState}}|{{.Status.State}}|\
-                      {{with .Status.ContainerStatus}}{{.ContainerID}}|{{.ExitCode}}{{else}}|{{end}}";
-        let mut args = vec!["inspect", "--type", "task", "-f", format];
-        args.extend(&ids);
-        docker(&args)
-            .lines()
-            .map(|line| {
-                let f: Vec<&str> = line.split('|').collect();
-                assert_eq!(f.len(), 6, "task line {line:?}");
-                Task {
-                    id: f[0].to_owned(),
-                    slot: f[1].parse().unwrap_or(0),
-                    desired: f[2].to_owned(),
-                    state: f[3].to_owned(),
-                    container: f[4].to_owned(),
-                    exit_code: f[5].parse().ok(),
-                }
-            })
-            .collect()
+        service_tasks(self.host.as_deref(), &self.service(service))
     }
 
     /// The tasks of `service` that Swarm keeps running.
@@ -789,17 +853,18 @@ impl Stack {
     /// `docker stack rm`, then waits until the stack's containers and
     /// network are gone.
     pub fn remove(&self) {
-        let _ = run("docker", &["stack", "rm", &self.name]);
+        let host = self.host.as_deref();
+        let _ = run_docker_at(host, &["stack", "rm", &self.name]);
         let label = format!("label=com.docker.stack.namespace={}", self.name);
         let network = format!("{}_{}", self.name, compose_gen::compose::NETWORK);
         wait_for(
             &format!("stack {} to be gone", self.name),
             STACK_GONE_TIMEOUT,
             || {
-                run("docker", &["ps", "-aq", "-f", &label])
+                run_docker_at(host, &["ps", "-aq", "-f", &label])
                     .stdout
                     .is_empty()
-                    && !run("docker", &["network", "inspect", &network])
+                    && !run_docker_at(host, &["network", "inspect", &network])
                         .status
                         .success()
             },
@@ -812,6 +877,27 @@ impl Drop for Stack {
         // Runs on failure too; a panic here would hide the test's own.
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.remove()));
     }
+}
+
+/// Checks the log `text` of the server task `task`: on the contract, no
+/// failed exchange, and, if it has exited, exit 0 after its shutdown line.
+/// Returns whether it has exited (was replaced or removed).
+pub fn check_server_task(task: &Task, text: &str) -> bool {
+    assert_log_format(&task.container, text);
+    assert!(
+        !text.contains("result: fail"),
+        "server task {}:\n{text}",
+        task.id
+    );
+    if task.is_final() {
+        assert_eq!(task.exit_code, Some(0), "server task {task:?}:\n{text}");
+        assert!(
+            text.contains("action: shutdown | result: success"),
+            "server task {}:\n{text}",
+            task.id
+        );
+    }
+    task.is_final()
 }
 
 /// The log lines of the client task `task` that report an echo.
@@ -893,4 +979,164 @@ pub fn stack_exit_codes(name: &str, since: u64) -> Vec<(String, i32)> {
         Some((container.to_owned(), code.parse().ok()?))
     })
     .collect()
+}
+
+// --- A multi-node swarm of engines in containers (tests/cluster.rs) ---
+
+/// How long `make cluster-up` may take: the first one on a machine may make
+/// the node image (about a minute) before the nodes start.
+pub const CLUSTER_UP_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Runs `make args` from the repository root, bounded by `timeout`, with
+/// `DOCKER_HOST` set to `host`, or unset for `None` (this machine's engine).
+pub fn make_at(host: Option<&str>, args: &[&str], timeout: Duration) -> Output {
+    let mut command = Command::new("make");
+    command
+        .current_dir(repo_root())
+        .arg("--no-print-directory")
+        .args(args);
+    match host {
+        Some(host) => command.env("DOCKER_HOST", host),
+        None => command.env_remove("DOCKER_HOST"),
+    };
+    run_command_within(command, timeout)
+}
+
+/// What a command printed, stdout then stderr.
+pub fn printed(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A swarm of Docker engines in containers on this engine, made by
+/// `make cluster-up` under the name `tp0e2ecluster<tag>` with its state in a
+/// temporary directory; `make cluster-down` on drop, even when the test
+/// fails or `cluster-up` did.
+#[derive(Debug)]
+pub struct Cluster {
+    /// `CLUSTER=` of the make targets; node `n` is the container `<name>-n`.
+    name: String,
+    /// `CLUSTER_DIR=`: the state and the managers' sockets.
+    dir: tempfile::TempDir,
+    /// The first manager's `DOCKER_HOST`, as cluster-up wrote it.
+    host: String,
+}
+
+impl Cluster {
+    /// `make cluster-up NODES=nodes MANAGERS=managers` (the images are those
+    /// `make test-docker` built); panics with its output unless it succeeds.
+    pub fn up(tag: &str, nodes: u32, managers: u32) -> Self {
+        let name = format!("tp0e2ecluster{tag}");
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{name}-"))
+            .tempdir()
+            .expect("create a temporary directory");
+        let mut cluster = Cluster {
+            name,
+            dir,
+            host: String::new(),
+        };
+        let started = Instant::now();
+        let out = cluster.make(
+            None,
+            &[
+                "cluster-up",
+                "-o",
+                "docker-image",
+                &format!("NODES={nodes}"),
+                &format!("MANAGERS={managers}"),
+            ],
+            CLUSTER_UP_TIMEOUT,
+        );
+        let text = printed(&out);
+        assert!(out.status.success(), "make cluster-up:\n{text}");
+        eprintln!(
+            "cluster-up of {nodes} nodes ({managers} manager(s)) took {:?}",
+            started.elapsed()
+        );
+        let host = fs::read_to_string(cluster.dir.path().join("docker-host"))
+            .expect("cluster-up writes docker-host");
+        cluster.host = host.trim().to_owned();
+        assert!(
+            text.contains(&format!("cluster-up: DOCKER_HOST={}", cluster.host)),
+            "{text}"
+        );
+        cluster
+    }
+
+    /// The first manager's `DOCKER_HOST`.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The `DOCKER_HOST` of manager `n` (1 is the first).
+    pub fn manager_host(&self, n: u32) -> String {
+        format!(
+            "unix://{}/{}/docker.sock",
+            self.dir.path().display(),
+            self.node(n)
+        )
+    }
+
+    /// The container of node `n`, also its host name in the swarm.
+    pub fn node(&self, n: u32) -> String {
+        format!("{}-{n}", self.name)
+    }
+
+    /// `make args CLUSTER=… CLUSTER_DIR=…`, with `DOCKER_HOST` at `host`
+    /// (`None`: unset).
+    pub fn make(&self, host: Option<&str>, args: &[&str], timeout: Duration) -> Output {
+        let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        all.push(format!("CLUSTER={}", self.name));
+        all.push(format!("CLUSTER_DIR={}", self.dir.path().display()));
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        make_at(host, &all, timeout)
+    }
+
+    /// `docker args` through the first manager; panics unless it succeeds.
+    pub fn docker(&self, args: &[&str]) -> String {
+        docker_at(Some(&self.host), args)
+    }
+
+    /// The host name (so the container) of the swarm node `id`.
+    pub fn hostname(&self, id: &str) -> String {
+        self.docker(&["node", "inspect", "-f", "{{.Description.Hostname}}", id])
+            .trim()
+            .to_owned()
+    }
+
+    /// `docker args` in the node container `node`, through this engine.
+    pub fn in_node(&self, node: &str, args: &[&str]) -> Output {
+        let mut all = vec!["exec", node, "docker"];
+        all.extend(args);
+        let mut command = Command::new("docker");
+        command.args(&all).env_remove("DOCKER_HOST");
+        run_command(command)
+    }
+
+    /// Everything the container of `task` printed, read on its node.
+    pub fn task_logs(&self, task: &Task) -> String {
+        let node = self.hostname(&task.node);
+        let out = self.in_node(&node, &["logs", &task.container]);
+        assert!(
+            out.status.success(),
+            "docker logs {} on {node}: {}",
+            task.container,
+            printed(&out)
+        );
+        printed(&out)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // Runs on failure too; errors here must not hide the test's own.
+        let out = self.make(None, &["cluster-down"], COMMAND_TIMEOUT);
+        if !out.status.success() {
+            eprintln!("make cluster-down failed:\n{}", printed(&out));
+        }
+    }
 }
