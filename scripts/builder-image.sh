@@ -24,15 +24,9 @@ if [ -z "$image" ]; then
     exit 1
 fi
 
-if docker image inspect "$image" >/dev/null 2>&1; then
-    echo "builder-image: $image is present"
+if sh scripts/image-at-hand.sh builder-image "$image"; then
     exit 0
 fi
-if docker pull "$image" >/dev/null 2>&1; then
-    echo "builder-image: pulled $image"
-    exit 0
-fi
-echo "builder-image: $image cannot be pulled; making a local stand-in"
 
 # rust:<version>-slim-<suite>: the version the toolchain must have, the
 # Debian suite the root filesystem must be.
@@ -78,15 +72,11 @@ for tool in cargo rustc rustdoc rustfmt cargo-fmt cargo-clippy clippy-driver; do
     [ -x "$root/usr/local/bin/$tool" ] && ln -sf "../../bin/$tool" "$root/usr/local/cargo/bin/$tool"
 done
 cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
-rm -rf "$root/var/cache/apt/archives"/*.deb "$root/var/lib/apt/lists"/* "$root/usr/share/doc" "$root/usr/share/man"
-
-tar -C "$root" -cf - . | docker import \
-    --change 'ENV RUSTUP_HOME=/usr/local/rustup' \
-    --change 'ENV CARGO_HOME=/usr/local/cargo' \
-    --change 'ENV PATH=/usr/local/cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    --change "ENV RUST_VERSION=$version" \
-    --change 'CMD ["bash"]' \
-    --message "local stand-in for $image: Debian $suite and rustc $have" \
-    - "$image" >/dev/null
+sh scripts/import-root.sh "$root" "$image" "local stand-in for $image: Debian $suite and rustc $have" \
+    'ENV RUSTUP_HOME=/usr/local/rustup' \
+    'ENV CARGO_HOME=/usr/local/cargo' \
+    'ENV PATH=/usr/local/cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    "ENV RUST_VERSION=$version" \
+    'CMD ["bash"]'
 docker run --rm "$image" rustc -V
 echo "builder-image: made $image"

@@ -47,13 +47,9 @@ root="$work/root"
 sh scripts/debian-root.sh node-image "$suite" "$root" docker.io,iptables,ca-certificates,procps,iproute2
 # shellcheck disable=SC2016 # a dpkg-query format, not the shell's
 version=$(chroot "$root" dpkg-query -W -f '${Version}' docker.io)
-rm -rf "$root/var/cache/apt/archives"/*.deb "$root/var/lib/apt/lists"/* "$root/usr/share/doc" "$root/usr/share/man"
-
-tar -C "$root" -cf - . | docker import \
-    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    --change 'VOLUME /var/lib/docker' \
-    --change 'CMD ["dockerd"]' \
-    --message "local stand-in for $image: Debian $suite, docker.io $version" \
-    - "$stand_in" >/dev/null
+sh scripts/import-root.sh "$root" "$stand_in" "local stand-in for $image: Debian $suite, docker.io $version" \
+    'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    'VOLUME /var/lib/docker' \
+    'CMD ["dockerd"]'
 echo "$stand_in capabilities" >"$dir/node-image"
 echo "node-image: made $stand_in (docker.io $version)"

@@ -51,11 +51,7 @@ fn sigterm_while_the_resolver_never_answers_exits_at_once() {
     };
     client.wait_line(&["action: config | result: success"], PATIENCE);
     wait_for_query(&resolver);
-    let (status, took) = client.stop_with(SIGTERM, PATIENCE);
-    assert!(
-        status.success() && took < SECOND,
-        "{status:?} after {took:?}"
-    );
+    client.stop_at_once(SIGTERM);
     client.wait_line(&["action: exit | result: success"], SECOND);
 }
 

@@ -176,11 +176,7 @@ fn sigterm_while_connecting_to_both_closes_both_and_exits_zero() {
         "{:?}",
         client.lines()
     );
-    let (status, took) = client.stop_with(SIGTERM, PATIENCE);
-    assert!(
-        status.success() && took < SECOND,
-        "{status:?} after {took:?}"
-    );
+    client.stop_at_once(SIGTERM);
     for server in [format!("[::1]:{port}"), format!("127.0.0.1:{port}")] {
         client.wait_line(
             &[&format!(

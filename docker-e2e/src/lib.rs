@@ -949,6 +949,17 @@ impl Drop for LogFollower {
     }
 }
 
+/// Asserts that the task container `name` died exactly once, with exit
+/// code 0, among `exits` (from [`stack_exit_codes`]).
+pub fn assert_exited_0_once(exits: &[(String, i32)], name: &str) {
+    let codes: Vec<i32> = exits
+        .iter()
+        .filter(|(n, _)| *n == name)
+        .map(|(_, c)| *c)
+        .collect();
+    assert_eq!(codes, [0], "exit of {name}; all: {exits:?}");
+}
+
 /// Exit codes of the containers of stack `name` that died since `since`
 /// (Unix seconds), by container name, from the engine's event log.
 pub fn stack_exit_codes(name: &str, since: u64) -> Vec<(String, i32)> {

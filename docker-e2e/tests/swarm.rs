@@ -232,12 +232,7 @@ fn swarm_scaling_the_server_3_to_1_to_3_under_load_fails_no_exchange() {
             task.id
         );
         let name = format!("{server}.{}.{}", task.slot, task.id);
-        let codes: Vec<i32> = exits
-            .iter()
-            .filter(|(n, _)| *n == name)
-            .map(|(_, c)| *c)
-            .collect();
-        assert_eq!(codes, [0], "exit of {name}; all: {exits:?}");
+        assert_exited_0_once(&exits, &name);
     }
     assert_eq!(removed, 2, "scaled away: {before_down:?}, kept: {kept:?}");
     eprintln!("{echoed} echoes, none failed, across 3 -> 1 -> 3 replicas");
@@ -294,12 +289,7 @@ fn swarm_stack_rm_while_clients_run_every_task_exits_0_with_its_shutdown_lines()
             );
         }
         let name = format!("{}_{service}.{}.{}", stack.name(), task.slot, task.id);
-        let codes: Vec<i32> = exits
-            .iter()
-            .filter(|(n, _)| *n == name)
-            .map(|(_, c)| *c)
-            .collect();
-        assert_eq!(codes, [0], "exit of {name}; all: {exits:?}");
+        assert_exited_0_once(&exits, &name);
     }
 }
 

@@ -185,6 +185,17 @@ impl Program {
         self.wait_exit(timeout)
     }
 
+    /// Sends `signal` and asserts a clean exit (status 0) within a second,
+    /// what a program must manage in every state.
+    pub fn stop_at_once(&mut self, signal: i32) {
+        let (status, took) = self.stop_with(signal, crate::PATIENCE);
+        assert!(
+            status.success() && took < crate::SECOND,
+            "{} after {signal}: {status:?} after {took:?}",
+            self.name
+        );
+    }
+
     /// Whether the process is still running.
     pub fn running(&mut self) -> bool {
         self.status.is_none() && self.child.try_wait().expect("try_wait").is_none()
