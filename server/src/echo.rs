@@ -10,11 +10,16 @@
 //!   has a deadline; all connections are closed in one place (`close`).
 //! - What connections buffer is charged to one memory budget, which also
 //!   says who reads once it is spent (`budget.rs`).
+//! - Each drive of a connection does a bounded share of work; one with more
+//!   ready waits on the ready list and is driven again next turn, after the
+//!   turn's events (signals, new connections, other peers). While the list
+//!   is not empty the loop polls without waiting.
 //!
 //! SIGHUP reloads the configuration: live settings take effect for new work
 //! (new connections, deadlines set from then on), the accept side's cap and
 //! the memory budget's limit at once; no connection is dropped.
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::IpAddr;
 use std::os::raw::c_int;
@@ -74,6 +79,9 @@ pub struct EchoServer {
     /// What all connection buffers hold together, and who reads once that
     /// is the limit.
     budget: Rationing<ConnId>,
+    /// Connections whose last drive spent its share with more work ready,
+    /// in order: edge-triggered readiness will not report them again.
+    ready: VecDeque<ConnId>,
 }
 
 impl EchoServer {
@@ -108,6 +116,7 @@ impl EchoServer {
             accepted: 0,
             state: State::Serving,
             closed_in_shutdown: 0,
+            ready: VecDeque::new(),
         })
     }
 
@@ -124,6 +133,8 @@ impl Handler for EchoServer {
         let now = Instant::now();
         match event.token() {
             LISTENER => self.accept.readable(),
+            // One on the ready list has its drive this turn already.
+            Token(key) if self.conns.get(key).is_some_and(|c| c.ready_listed) => {}
             Token(key) => self.drive(registry, key, now),
         }
         self.accept_waiting(registry, now);
@@ -193,6 +204,7 @@ impl Handler for EchoServer {
         self.accept_waiting(registry, now);
         // Once per turn of the loop, after every event that may have released bytes.
         self.resume_parked(registry, now);
+        self.drive_ready(registry, now);
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -200,10 +212,17 @@ impl Handler for EchoServer {
             State::ShuttingDown { deadline } => Some(deadline),
             _ => None,
         };
-        [self.deadlines.next(), self.accept.deadline(), grace_ends]
-            .into_iter()
-            .flatten()
-            .min()
+        // Work is ready now: the poll only collects what else happened.
+        let ready = (!self.ready.is_empty()).then(Instant::now);
+        [
+            self.deadlines.next(),
+            self.accept.deadline(),
+            grace_ends,
+            ready,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn finished(&mut self) -> Option<()> {
@@ -270,7 +289,8 @@ impl EchoServer {
         self.drive(registry, key, now);
     }
 
-    /// Runs a connection as far as it goes without blocking.
+    /// Runs a connection as far as it goes without blocking, or as far as
+    /// its share of work for this drive.
     fn drive(&mut self, registry: &Registry, key: usize, now: Instant) {
         let Some(conn) = self.conns.get_mut(key) else {
             return; // closed earlier in this batch: a stale event
@@ -300,6 +320,13 @@ impl EchoServer {
                 conn.share.unpark();
                 if let Err(e) = conn.want(registry, interest) {
                     self.close(key, Some(Failure::register(e)));
+                }
+            }
+            Step::Yield => {
+                conn.share.unpark();
+                if !conn.ready_listed {
+                    conn.ready_listed = true;
+                    self.ready.push_back(conn.id);
                 }
             }
             Step::Close(reason) => self.close(key, reason),
@@ -400,6 +427,21 @@ impl EchoServer {
         if let Some(conn) = self.conns.get(key) {
             let failure = conn.expiry(&self.config);
             self.close(key, failure);
+        }
+    }
+
+    /// Drives once each connection that was on the ready list when the turn
+    /// began; those with work left still go to the back of it.
+    fn drive_ready(&mut self, registry: &Registry, now: Instant) {
+        for _ in 0..self.ready.len() {
+            let Some(id) = self.ready.pop_front() else {
+                break;
+            };
+            let conn = self.conns.get_mut(id.key);
+            if let Some(conn) = conn.filter(|c| c.id == id) {
+                conn.ready_listed = false;
+                self.drive(registry, id.key, now);
+            }
         }
     }
 

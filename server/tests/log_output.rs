@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use app::logline::parse_line;
 use testkit::{
-    binary, command, free_port, raise_fd_limit, scratch_dir, wait_until, Program, SIGTERM,
+    binary, command, file_lines_with, free_port, raise_fd_limit, scratch_dir,
+    server_with_file_stderr, wait_listening, wait_until, Program, SIGTERM,
 };
 
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -44,13 +45,6 @@ fn echo_many(port: u16, total: usize, message: &[u8]) {
             });
         }
     });
-}
-
-fn wait_listening(port: u16) {
-    assert!(
-        wait_until(PATIENCE, || TcpStream::connect(("127.0.0.1", port)).is_ok()),
-        "server never listened on {port}"
-    );
 }
 
 /// The server with stderr a pipe the test holds unread, once it listens.
@@ -132,35 +126,6 @@ fn a_closed_stderr_is_no_obstacle() {
     let (status, took) = server.stop_with(SIGTERM, PATIENCE);
     assert_eq!(status.code(), Some(0));
     assert!(took < EXIT_BOUND, "exit took {took:?}");
-}
-
-/// The server with its stderr the regular file `log` (a healthy stderr:
-/// every write completes at once), once it listens.
-fn server_with_file_stderr(log: &std::path::Path, env: &[(&str, &str)]) -> (Program, u16) {
-    let port = free_port();
-    let mut command = Command::new("sh");
-    command
-        .args(["-c", "exec \"$0\" 2>\"$1\""])
-        .arg(binary("server"))
-        .arg(log)
-        .current_dir(log.parent().expect("a directory"))
-        .env_clear()
-        .env("SERVER_PORT", port.to_string());
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let server = Program::spawn("server", command);
-    wait_listening(port);
-    (server, port)
-}
-
-/// The lines of the file `log` holding every one of `parts`.
-fn file_lines_with(log: &std::path::Path, parts: &[&str]) -> usize {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .filter(|line| parts.iter().all(|part| line.contains(part)))
-        .count()
 }
 
 /// A shutdown that closes 14,000 idle connections logs about 1.7 MB in one

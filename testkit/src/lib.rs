@@ -4,7 +4,8 @@
 //!
 //! # Layout
 //!
-//! - [`Program`]: a spawned binary with its captured output.
+//! - [`Program`]: a spawned binary with its captured output; [`start_server`]
+//!   and [`server_with_file_stderr`] start the real server.
 //! - [`binary`], [`free_port`], [`scratch_dir`], [`wait_until`]: helpers.
 //! - [`rss_bytes`], [`open_fds`], [`cpu_time`]: what a process holds, read
 //!   from `/proc`, for resource bounds in fault tests.
@@ -383,6 +384,44 @@ pub fn start_server(extra: &[(&str, &str)]) -> (Program, u16) {
         WIRE_PATIENCE,
     );
     (program, port)
+}
+
+/// Waits (bounded) until something accepts connections on `127.0.0.1:port`;
+/// the check is itself a connection, closed at once.
+pub fn wait_listening(port: u16) {
+    assert!(
+        wait_until(WIRE_PATIENCE, || TcpStream::connect(("127.0.0.1", port))
+            .is_ok()),
+        "server never listened on {port}"
+    );
+}
+
+/// The real server with its stderr the regular file `log` (a healthy
+/// stderr: every write completes at once) and `env` besides its port, once
+/// it accepts connections (after [`wait_listening`]'s check).
+pub fn server_with_file_stderr(log: &Path, env: &[(&str, &str)]) -> (Program, u16) {
+    let port = free_port();
+    let mut command = Command::new("sh");
+    command
+        .args(["-c", "exec \"$0\" 2>\"$1\""])
+        .arg(binary("server"))
+        .arg(log)
+        .current_dir(log.parent().expect("a directory"))
+        .env_clear()
+        .env("SERVER_PORT", port.to_string())
+        .envs(env.iter().copied());
+    let server = Program::spawn("server", command);
+    wait_listening(port);
+    (server, port)
+}
+
+/// The lines of the file `log` holding every one of `parts`.
+pub fn file_lines_with(log: &Path, parts: &[&str]) -> usize {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| parts.iter().all(|part| line.contains(part)))
+        .count()
 }
 
 /// A blocking connection to `127.0.0.1:port` whose reads and writes give up
