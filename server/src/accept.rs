@@ -269,6 +269,12 @@ impl<L: Listen> Acceptor<L> {
         self.state == Accepting::Closed
     }
 
+    /// Whether, with `open` connections open, peers owed service at
+    /// shutdown wait in the listen queue for a slot: the cap is taken.
+    pub fn owed_a_slot(&self, open: usize) -> bool {
+        matches!(self.state, Accepting::Closing { .. }) && open >= self.cap
+    }
+
     /// The next connection the state allows, with `open` connections open;
     /// `None` once the queue is empty, the cap reached or accepting paused.
     /// Takes one at a time so that the caller admits each before the next
@@ -532,6 +538,23 @@ mod tests {
         assert!(acceptor.is_closed(), "all owed taken: the listener goes");
         assert!(acceptor.listener.is_none());
         assert_eq!(fake.queue.borrow().len(), 1, "the late one is not taken");
+    }
+
+    #[test]
+    fn at_shutdown_the_queue_is_owed_a_slot_only_while_the_cap_is_taken() {
+        let fake = FakeListener::with([1, 2]);
+        let mut acceptor = Acceptor::new(&fake, 1, 7);
+        assert!(!acceptor.owed_a_slot(1), "serving: nobody is owed");
+        acceptor.shut_down();
+        assert!(acceptor.owed_a_slot(1));
+        assert!(!acceptor.owed_a_slot(0), "a slot is free");
+        let mut open = 0;
+        assert_eq!(take_all(&mut acceptor, &mut open, Instant::now()), [1]);
+        assert!(acceptor.owed_a_slot(open));
+        open = 0;
+        assert_eq!(take_all(&mut acceptor, &mut open, Instant::now()), [2]);
+        assert!(acceptor.is_closed());
+        assert!(!acceptor.owed_a_slot(open), "all owed taken");
     }
 
     #[test]

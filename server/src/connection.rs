@@ -458,6 +458,13 @@ impl Connection {
         }
     }
 
+    /// Whether closing now drops nothing its peer fully sent: reading, with
+    /// all that arrived taken from the socket (not parked for budget, not
+    /// waiting on the ready list) and no complete message among it.
+    pub fn holds_no_message(&self) -> bool {
+        matches!(self.phase, Phase::Reading) && !self.share.is_parked() && !self.ready_listed
+    }
+
     /// Whether part of a message is buffered, waiting for the rest.
     pub fn holds_partial(&self) -> bool {
         matches!(self.phase, Phase::Reading) && !self.framer.is_empty()

@@ -54,6 +54,10 @@ enum State {
     /// until `deadline`.
     ShuttingDown {
         deadline: Instant,
+        /// From then on, while peers owed service wait in the listen queue
+        /// at the cap, connections holding no complete message give up
+        /// their slots (half the grace is theirs, half the queue's).
+        slots_yield_at: Instant,
     },
     /// Shutdown complete and logged.
     Done,
@@ -184,7 +188,14 @@ impl Handler for EchoServer {
                 self.expire(id.key);
             }
         }
-        if let State::ShuttingDown { deadline } = self.state {
+        if let State::ShuttingDown {
+            deadline,
+            slots_yield_at,
+        } = self.state
+        {
+            if slots_yield_at <= now {
+                self.yield_slots();
+            }
             if deadline <= now && !self.shutdown_complete() {
                 info!(
                     "{}",
@@ -208,16 +219,21 @@ impl Handler for EchoServer {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        let grace_ends = match self.state {
-            State::ShuttingDown { deadline } => Some(deadline),
-            _ => None,
+        let now = Instant::now();
+        let (grace_ends, slots_yield) = match self.state {
+            State::ShuttingDown {
+                deadline,
+                slots_yield_at,
+            } => (Some(deadline), Some(slots_yield_at).filter(|&at| at > now)),
+            _ => (None, None),
         };
         // Work is ready now: the poll only collects what else happened.
-        let ready = (!self.ready.is_empty()).then(Instant::now);
+        let ready = (!self.ready.is_empty()).then_some(now);
         [
             self.deadlines.next(),
             self.accept.deadline(),
             grace_ends,
+            slots_yield,
             ready,
         ]
         .into_iter()
@@ -381,8 +397,10 @@ impl EchoServer {
                 .field("signal", signal_name(signal))
                 .field("grace", grace)
         );
+        let grace = self.config.shutdown_grace.duration;
         self.state = State::ShuttingDown {
-            deadline: now + self.config.shutdown_grace.duration,
+            deadline: now + grace,
+            slots_yield_at: now + grace / 2,
         };
         // Read whatever already arrived; shutting down, `drive` closes the
         // connections that owe nothing, which frees slots for the queue.
@@ -392,6 +410,39 @@ impl EchoServer {
         }
         self.accept.shut_down();
         self.accept_waiting(registry, now);
+    }
+
+    /// Past half the grace, at the cap, with peers that connected before the
+    /// signal still in the listen queue: connections that hold no complete
+    /// message give their slots to them, as many as they need. Those peers
+    /// sent all they meant to; closing a connection whose input is all read
+    /// and forms no message drops nothing its peer fully sent.
+    fn yield_slots(&mut self) {
+        if !self.accept.owed_a_slot(self.conns.len()) {
+            return;
+        }
+        let yielding: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, conn)| conn.holds_no_message())
+            .map(|(key, _)| key)
+            .collect();
+        let mut yielded = 0;
+        for key in yielding {
+            if !self.accept.owed_a_slot(self.conns.len()) {
+                break;
+            }
+            self.close(key, None);
+            yielded += 1;
+        }
+        if yielded > 0 {
+            info!(
+                "{}",
+                LogLine::new("shutdown", Outcome::InProgress)
+                    .field("yielded_connections", yielded)
+                    .field("reason", "no complete message; the listen queue has some")
+            );
+        }
     }
 
     /// Closes the listener and every remaining connection (grace over or
