@@ -326,15 +326,17 @@ impl EchoServer {
                 Parking::Privileged => self.drive(registry, key, now), // it reads, never parks
                 Parking::Parked => {}
             },
-            Step::Wait(_) if self.state != State::Serving && conn.owes_nothing() => {
-                // Shutting down: a connection that has sent nothing, or has
-                // its echo and would only linger for the peer's EOF, goes
-                // now; its slot may be owed to a peer in the listen queue.
-                self.close(key, None);
-            }
             Step::Wait(interest) => {
+                // It waits for readiness, not for budget, even if it was
+                // parked when this drive began.
                 conn.share.unpark();
-                if let Err(e) = conn.want(registry, interest) {
+                if self.state != State::Serving && conn.owes_nothing() {
+                    // Shutting down: a connection that has sent nothing, or
+                    // has its echo and would only linger for the peer's EOF,
+                    // goes now; its slot may be owed to a peer in the listen
+                    // queue.
+                    self.close(key, None);
+                } else if let Err(e) = conn.want(registry, interest) {
                     self.close(key, Some(Failure::register(e)));
                 }
             }

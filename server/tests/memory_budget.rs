@@ -10,8 +10,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use testkit::{
-    connect, exchange, open_fds, raise_fd_limit, read_to_end, reset_on_close, rss_bytes,
-    start_server, wait_until, Program, SIGTERM,
+    connect, exchange, open_fds, raise_fd_limit, read_first_line, read_to_end, reset_on_close,
+    rss_bytes, start_server, wait_until, Program, SIGTERM,
 };
 
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -265,4 +265,46 @@ fn a_parked_trickler_still_meets_its_read_deadline() {
     );
     assert!(timed_echo(port, b"still serving\n") < Duration::from_secs(1));
     assert_healthy(&mut server);
+}
+
+#[test]
+fn at_shutdown_a_parked_peer_answered_in_one_drive_is_closed_at_once() {
+    // Persistent connections, the budget spent by two partial messages that
+    // keep the server in its grace. A third peer, parked with part of its
+    // line unread, sends the rest after the signal: its one drive reads,
+    // echoes and finds nothing more; it owes nothing, so it closes then,
+    // not when the grace ends.
+    const PROMPT: Duration = Duration::from_secs(1);
+    let (mut server, port) = start_server(&[
+        ("SERVER_MAX_BUFFERED_BYTES", "16384"),
+        ("SERVER_MESSAGES_PER_CONNECTION", "0"),
+        ("SERVER_SHUTDOWN_GRACE", "5s"),
+        ("SERVER_READ_TIMEOUT", "20s"),
+    ]);
+    let holder = peer_read_in_full(port, &[b'a'; 15_000]);
+    let privileged = peer_read_in_full(port, &[b'b'; 4_000]);
+    let mut parked = connect(port);
+    parked.write_all(&[b'c'; 1_500]).unwrap();
+    server.wait_line(
+        &[
+            "WARN",
+            "action: memory_budget | result: in_progress | reading: paused",
+        ],
+        PATIENCE,
+    );
+    server.signal(SIGTERM);
+    server.wait_line(&["action: shutdown | result: in_progress"], PATIENCE);
+    parked.write_all(b"\n").unwrap();
+    let message = [vec![b'c'; 1_500], b"\n".to_vec()].concat();
+    assert_eq!(read_first_line(&mut parked), message);
+    let echoed = Instant::now();
+    assert_eq!(read_to_end(&mut parked), b"");
+    let took = echoed.elapsed();
+    eprintln!("closed {took:?} after its echo");
+    assert!(
+        took < PROMPT,
+        "closed {took:?} after its echo, with nothing owed"
+    );
+    drop((holder, privileged));
+    assert!(server.wait_exit(PATIENCE).0.success());
 }
