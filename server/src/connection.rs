@@ -78,6 +78,11 @@ impl Peer {
         }
     }
 
+    /// Whether it is the image's health probe.
+    pub fn is_probe(&self) -> bool {
+        self.probe
+    }
+
     /// The level of one of this peer's lines: `normal`, or DEBUG for the
     /// probe, so that a probe every few seconds neither fills the log nor,
     /// failing, puts a `result: fail` where graders look.

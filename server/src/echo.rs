@@ -80,6 +80,8 @@ pub struct EchoServer {
     state: State,
     /// Connections closed since the first signal.
     closed_in_shutdown: usize,
+    /// Open connections of the health probe: not counted against the cap.
+    probes: usize,
     /// What all connection buffers hold together, and who reads once that
     /// is the limit.
     budget: Rationing<ConnId>,
@@ -120,6 +122,7 @@ impl EchoServer {
             accepted: 0,
             state: State::Serving,
             closed_in_shutdown: 0,
+            probes: 0,
             ready: VecDeque::new(),
         })
     }
@@ -264,9 +267,14 @@ impl EchoServer {
     /// handled, never from `close`: a freed slot would otherwise accept
     /// from inside the close, recursing once per queued connection.
     fn accept_waiting(&mut self, registry: &Registry, now: Instant) {
-        while let Some((stream, ip)) = self.accept.next(self.conns.len(), now) {
+        while let Some((stream, ip)) = self.accept.next(self.counted(), now) {
             self.admit(registry, stream, ip, now);
         }
+    }
+
+    /// Open connections that count against the cap (the probe's do not).
+    fn counted(&self) -> usize {
+        self.conns.len() - self.probes
     }
 
     fn admit(&mut self, registry: &Registry, mut stream: TcpStream, ip: IpAddr, now: Instant) {
@@ -295,6 +303,7 @@ impl EchoServer {
             now,
         ));
         self.deadlines.push(conn.deadline, id);
+        self.probes += usize::from(conn.peer.is_probe());
         log!(
             conn.peer.level(Level::Info),
             "{}",
@@ -359,6 +368,7 @@ impl EchoServer {
         let Some(mut conn) = self.conns.try_remove(key) else {
             return;
         };
+        self.probes -= usize::from(conn.peer.is_probe());
         self.budget.leave(conn.id, &mut conn.share);
         debug_assert!(
             !self.conns.is_empty() || self.budget.held() == 0,
@@ -420,7 +430,7 @@ impl EchoServer {
     /// sent all they meant to; closing a connection whose input is all read
     /// and forms no message drops nothing its peer fully sent.
     fn yield_slots(&mut self) {
-        if !self.accept.owed_a_slot(self.conns.len()) {
+        if !self.accept.owed_a_slot(self.counted()) {
             return;
         }
         let yielding: Vec<usize> = self
@@ -431,7 +441,7 @@ impl EchoServer {
             .collect();
         let mut yielded = 0;
         for key in yielding {
-            if !self.accept.owed_a_slot(self.conns.len()) {
+            if !self.accept.owed_a_slot(self.counted()) {
                 break;
             }
             self.close(key, None);
