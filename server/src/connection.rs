@@ -470,9 +470,15 @@ impl Connection {
         matches!(self.phase, Phase::Reading) && !self.share.is_parked() && !self.ready_listed
     }
 
-    /// Whether part of a message is buffered, waiting for the rest.
-    pub fn holds_partial(&self) -> bool {
-        matches!(self.phase, Phase::Reading) && !self.framer.is_empty()
+    /// Whether a message is under way: part of one buffered, waiting for
+    /// the rest, or its echo not all sent yet. Either way its bytes stay
+    /// charged to the budget until they go.
+    pub fn mid_message(&self) -> bool {
+        match self.phase {
+            Phase::Reading => !self.framer.is_empty(),
+            Phase::Writing { .. } => true,
+            Phase::Lingering => false,
+        }
     }
 
     /// Why the connection fails now that its phase's deadline has passed;

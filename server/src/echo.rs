@@ -324,7 +324,11 @@ impl EchoServer {
         let step = conn.exchange(&mut self.read_buf, &self.config, &mut self.budget, now);
         // What its buffers hold now is charged, whatever the step.
         conn.settle(&mut self.budget);
-        if !conn.holds_partial() {
+        // The privilege to read past the budget passes on only once its
+        // holder's bytes are released: not when its message is complete but
+        // its echo still unsent (else each peer that does not read in turn
+        // would read a whole message past the budget).
+        if !conn.mid_message() {
             self.budget.end_privilege(conn.id);
         }
         if conn.deadline != before && !matches!(step, Step::Close(_)) {

@@ -4,8 +4,9 @@
 //!
 //! # Layout
 //!
-//! - [`Program`]: a spawned binary with its captured output; [`start_server`]
-//!   and [`server_with_file_stderr`] start the real server.
+//! - [`Program`]: a spawned binary with its captured output; [`start_server`],
+//!   [`server_with_file_stderr`] and [`start_server_in_net_namespace`] start
+//!   the real server ([`in_net_namespace_of`] runs peers beside the last).
 //! - [`binary`], [`free_port`], [`scratch_dir`], [`wait_until`]: helpers.
 //! - [`rss_bytes`], [`open_fds`], [`cpu_time`]: what a process holds, read
 //!   from `/proc`, for resource bounds in fault tests.
@@ -422,6 +423,65 @@ pub fn file_lines_with(log: &Path, parts: &[&str]) -> usize {
         .lines()
         .filter(|line| parts.iter().all(|part| line.contains(part)))
         .count()
+}
+
+/// The real server in a network namespace of its own (`unshare --net`),
+/// with loopback up and `sysctls` (`key=value`, e.g.
+/// `net.ipv4.tcp_wmem=4096 4096 4096`) set there only, and `extra` settings,
+/// once it listens. Peers join the namespace with [`in_net_namespace_of`].
+/// `None`, with the reason printed, when the test does not run as root (as
+/// CI does), which a network namespace needs.
+pub fn start_server_in_net_namespace(
+    sysctls: &[&str],
+    extra: &[(&str, &str)],
+) -> Option<(Program, u16)> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root for a private network namespace");
+        return None;
+    }
+    let port = free_port();
+    let mut command = Command::new("unshare");
+    command
+        .args([
+            "--net",
+            "sh",
+            "-c",
+            "ip link set lo up && sysctl -q -w \"$@\" && exec \"$0\"",
+        ])
+        .arg(binary("server"))
+        .args(sysctls)
+        .current_dir(scratch_dir("server-netns"))
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("SERVER_PORT", port.to_string())
+        .envs(extra.iter().copied());
+    let program = Program::spawn("server", command);
+    program.wait_line(
+        &["action: listen | result: success", &format!("port: {port}")],
+        WIRE_PATIENCE,
+    );
+    Some((program, port))
+}
+
+/// Runs `work` on a thread that has joined the network namespace of process
+/// `pid` (`setns`, which moves only the calling thread): the sockets it
+/// makes live there, and any thread may use them afterwards.
+pub fn in_net_namespace_of<T: Send + 'static>(
+    pid: u32,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    use std::os::fd::AsRawFd;
+    let namespace = std::fs::File::open(format!("/proc/{pid}/ns/net"))
+        .unwrap_or_else(|e| panic!("open the network namespace of {pid}: {e}"));
+    std::thread::spawn(move || {
+        // SAFETY: setns on a descriptor we hold open for the whole call.
+        let rc = unsafe { libc::setns(namespace.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+        work()
+    })
+    .join()
+    .expect("the thread in the namespace")
 }
 
 /// A blocking connection to `127.0.0.1:port` whose reads and writes give up
