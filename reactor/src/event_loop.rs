@@ -7,7 +7,8 @@
 //!   Reactor::run(handler):
 //!     loop {
 //!       handler.finished()?        -> return the outcome
-//!       timeout = handler.next_deadline() - now   (timers live here, nobody sleeps)
+//!       timeout = handler.next_deadline() - now   (timers live here, nobody sleeps;
+//!                                                  a deadline already due: 0, more work ready)
 //!       before_poll()              (the program's hook: its log lines go out)
 //!       poll(timeout)              (EINTR is routine: poll again)
 //!       for each event:
@@ -24,7 +25,11 @@
 //!
 //! Readiness is edge-triggered: a handler must read (accept, write) each
 //! source until `WouldBlock`, and must tolerate spurious events and events naming a token it
-//! has already closed earlier in the same batch.
+//! has already closed earlier in the same batch. A handler that stops short
+//! of `WouldBlock` to be fair to its other sources hears nothing more from
+//! that one: it remembers the work itself and says so with a deadline that is
+//! already due, so the next poll only collects what else is ready and
+//! `on_timers` runs at once.
 
 use std::io;
 use std::os::raw::c_int;
@@ -79,6 +84,8 @@ pub trait Handler {
     fn on_timers(&mut self, registry: &Registry, now: Instant);
 
     /// The earliest pending deadline, if any; the loop never waits past it.
+    /// One already due (`Instant::now()` will do) makes the poll return at
+    /// once: how a handler with work still ready keeps the loop turning.
     fn next_deadline(&self) -> Option<Instant>;
 
     /// `Some(outcome)` once the handler has nothing left to do.

@@ -5,13 +5,19 @@
 //! ```text
 //!   Open ──readable──▶ Backlog ──queue empty──▶ Open
 //!                       │  ▲  └──out of descriptors──▶ Paused { until } ──timer──▶ Backlog
-//!                at cap │  │ slot freed, cap raised
-//!                       ▼  │
-//!                      AtCap
+//!                at cap │  │ slot freed, cap raised, readable
+//!    (and the reserve   ▼  │
+//!     taken)           AtCap
 //!
 //!   any of them ──signal──▶ Closing { owed } ──owed taken or queue empty──▶ Closed
 //!                                             ──grace over, second signal──▶ Closed
 //! ```
+//!
+//! At the cap one descriptor more is used, the *reserve*: the head of the
+//! listen queue is taken into it. The health probe (`server --probe`, known
+//! by its source address) is served from there at once, so that a busy
+//! server is not reported unhealthy; anyone else waits there unread, first
+//! in line for the next free slot, as it would have in the queue.
 //!
 //! Readiness is edge-triggered: the listener says once that connections
 //! arrived. `Backlog` is the state in which connections may be waiting with
@@ -27,6 +33,7 @@ use log::{debug, error, info};
 use reactor::mio::net::{TcpListener, TcpStream};
 use reactor::net::{classify_accept_error, listen_queue_len, AcceptError};
 
+use crate::probe::is_probe;
 use crate::throttle::Throttle;
 
 /// How long accepting pauses when the process is out of descriptors or memory.
@@ -105,7 +112,8 @@ impl Accepting {
             (Closed, _) | (_, Stop) => Closed,
             (Open, Readable) => Backlog,
             (Backlog, Full) => AtCap,
-            (AtCap, SlotFreed | CapRaised) => Backlog,
+            // New arrivals at the cap: the head may go into the reserve.
+            (AtCap, SlotFreed | CapRaised | Readable) => Backlog,
             (Backlog, QueueEmpty) => Open,
             (Backlog, Failed { now }) => Paused {
                 until: now + ACCEPT_PAUSE,
@@ -142,8 +150,8 @@ impl Accepting {
                 owed,
                 paused_until: None,
             },
-            // Anything else changes nothing: readiness while paused or at
-            // the cap, a slot freed below it, a timer not yet due.
+            // Anything else changes nothing: readiness while paused, a slot
+            // freed below the cap, a timer not yet due.
             (state, _) => state,
         }
     }
@@ -194,10 +202,13 @@ impl Listen for TcpListener {
 
 /// The listener and the state that says when to accept from it.
 #[derive(Debug)]
-pub struct Acceptor<L = TcpListener> {
+pub struct Acceptor<L: Listen = TcpListener> {
     /// `None` exactly when the state is `Closed`: the transition there drops it.
     listener: Option<L>,
     state: Accepting,
+    /// The reserve: a connection taken at the cap that is not the probe,
+    /// admitted before any other once a slot frees.
+    held: Option<(L::Stream, IpAddr)>,
     /// The most connections open at once.
     cap: usize,
     /// The configured port, for the `close_listener` line.
@@ -212,6 +223,7 @@ impl<L: Listen> Acceptor<L> {
         Acceptor {
             listener: Some(listener),
             state: Accepting::Open,
+            held: None,
             cap,
             port,
             error_log: Throttle::new(ERROR_LOG_EVERY),
@@ -254,8 +266,10 @@ impl<L: Listen> Acceptor<L> {
         self.advance(Input::Shutdown { queued });
     }
 
-    /// Closes the listener now (grace over or skipped).
+    /// Closes the listener now (grace over or skipped), and whoever waits in
+    /// the reserve.
     pub fn stop(&mut self) {
+        self.held = None;
         self.advance(Input::Stop);
     }
 
@@ -264,18 +278,34 @@ impl<L: Listen> Acceptor<L> {
         self.state.deadline()
     }
 
-    /// Whether the listener is closed.
+    /// Whether the accept side is done: the listener closed, nobody left
+    /// in the reserve.
     pub fn is_closed(&self) -> bool {
-        self.state == Accepting::Closed
+        self.state == Accepting::Closed && self.held.is_none()
     }
 
-    /// The next connection the state allows, with `open` connections open;
-    /// `None` once the queue is empty, the cap reached or accepting paused.
-    /// Takes one at a time so that the caller admits each before the next
-    /// (admitting may close connections, which frees slots).
+    /// Whether, with `open` connections open, peers owed service at
+    /// shutdown wait for a slot (in the listen queue or the reserve): the
+    /// cap is taken.
+    pub fn owed_a_slot(&self, open: usize) -> bool {
+        let owed = matches!(self.state, Accepting::Closing { .. }) || self.held.is_some();
+        owed && open >= self.cap
+    }
+
+    /// The next connection the state allows, with `open` connections open
+    /// (the probe's not counted: it has the reserve); `None` once the queue
+    /// is empty, the cap reached (and the reserve taken) or accepting
+    /// paused. Takes one at a time so that the caller admits each before
+    /// the next (admitting may close connections, which frees slots).
     pub fn next(&mut self, open: usize, now: Instant) -> Option<(L::Stream, IpAddr)> {
+        if open < self.cap {
+            if let Some(first_in_line) = self.held.take() {
+                return Some(first_in_line);
+            }
+        }
         while self.state.takes() {
-            if open >= self.cap {
+            let at_cap = open >= self.cap;
+            if at_cap && self.held.is_some() {
                 self.advance(Input::Full);
                 return None;
             }
@@ -285,7 +315,12 @@ impl<L: Listen> Acceptor<L> {
                     self.advance(Input::Accepted);
                     // An IPv4 peer on the dual-stack listener is
                     // `::ffff:a.b.c.d`: logged as the plain IPv4 address it is.
-                    return Some((stream, addr.ip().to_canonical()));
+                    let ip = addr.ip().to_canonical();
+                    if at_cap && !is_probe(ip) {
+                        self.held = Some((stream, ip));
+                        continue;
+                    }
+                    return Some((stream, ip));
                 }
                 Err(e) => match classify_accept_error(&e) {
                     AcceptError::QueueEmpty => self.advance(Input::QueueEmpty),
@@ -366,13 +401,21 @@ mod tests {
             self.accept_calls.set(self.accept_calls.get() + 1);
             let next = self.queue.borrow_mut().pop_front();
             let peer = next.unwrap_or_else(|| Err(io::ErrorKind::WouldBlock.into()))?;
-            Ok((peer, SocketAddr::from(([127, 0, 0, 1], 40_000))))
+            let ip = if peer == PROBE {
+                crate::probe::PROBE_SOURCE
+            } else {
+                [127, 0, 0, 1].into()
+            };
+            Ok((peer, SocketAddr::from((ip, 40_000))))
         }
 
         fn queued(&self) -> io::Result<usize> {
             Ok(self.queue.borrow().len())
         }
     }
+
+    /// The peer that connects from the health probe's address.
+    const PROBE: u32 = 999;
 
     fn push(fake: &FakeListener, peers: impl IntoIterator<Item = u32>) {
         fake.queue.borrow_mut().extend(peers.into_iter().map(Ok));
@@ -387,9 +430,11 @@ mod tests {
     ) -> Vec<u32> {
         let mut taken = Vec::new();
         while let Some((peer, ip)) = acceptor.next(*open, now) {
-            assert_eq!(ip, IpAddr::from([127, 0, 0, 1]));
+            assert_eq!(is_probe(ip), peer == PROBE, "{ip}");
             taken.push(peer);
-            *open += 1;
+            if peer != PROBE {
+                *open += 1; // the probe does not count against the cap
+            }
         }
         taken
     }
@@ -421,12 +466,39 @@ mod tests {
         assert_eq!(acceptor.state, Accepting::AtCap);
         acceptor.readable();
         assert!(take_all(&mut acceptor, &mut open, now).is_empty());
-        assert_eq!(fake.accept_calls.get(), 2, "no accept at the cap");
+        assert_eq!(
+            fake.accept_calls.get(),
+            3,
+            "at the cap only the head, into the reserve"
+        );
         open -= 1;
         acceptor.slot_freed();
         assert_eq!(acceptor.state, Accepting::Backlog);
         assert_eq!(take_all(&mut acceptor, &mut open, now), [3]);
+        assert_eq!(acceptor.state, Accepting::Open, "the queue is empty");
+    }
+
+    #[test]
+    fn at_the_cap_the_probe_is_served_from_the_reserve_and_others_keep_their_turn() {
+        let fake = FakeListener::with([1, PROBE, 2, PROBE]);
+        let mut acceptor = Acceptor::new(&fake, 1, 7);
+        let (mut open, now) = (0, Instant::now());
+        acceptor.readable();
+        // 1 takes the slot; the probe at the head is served beyond the cap.
+        assert_eq!(take_all(&mut acceptor, &mut open, now), [1, PROBE]);
+        // 2 is taken into the reserve: the probe behind it waits its turn.
         assert_eq!(acceptor.state, Accepting::AtCap);
+        assert_eq!(fake.queue.borrow().len(), 1);
+        acceptor.readable();
+        assert!(take_all(&mut acceptor, &mut open, now).is_empty());
+        open -= 1;
+        acceptor.slot_freed();
+        assert_eq!(take_all(&mut acceptor, &mut open, now), [2, PROBE]);
+        assert!(fake.queue.borrow().is_empty());
+        // A probe arriving at the cap with the reserve free: served at once.
+        push(&fake, [PROBE]);
+        acceptor.readable();
+        assert_eq!(take_all(&mut acceptor, &mut open, now), [PROBE]);
     }
 
     #[test]
@@ -520,7 +592,11 @@ mod tests {
         );
         push(&fake, [4]); // connected after the signal
         assert!(take_all(&mut acceptor, &mut open, now).is_empty());
-        assert_eq!(fake.accept_calls.get(), 0, "never above the cap");
+        assert_eq!(
+            fake.accept_calls.get(),
+            1,
+            "never above the cap: the first waits in the reserve"
+        );
         for expected in [1, 2] {
             open -= 1;
             acceptor.slot_freed();
@@ -532,6 +608,23 @@ mod tests {
         assert!(acceptor.is_closed(), "all owed taken: the listener goes");
         assert!(acceptor.listener.is_none());
         assert_eq!(fake.queue.borrow().len(), 1, "the late one is not taken");
+    }
+
+    #[test]
+    fn at_shutdown_the_queue_is_owed_a_slot_only_while_the_cap_is_taken() {
+        let fake = FakeListener::with([1, 2]);
+        let mut acceptor = Acceptor::new(&fake, 1, 7);
+        assert!(!acceptor.owed_a_slot(1), "serving: nobody is owed");
+        acceptor.shut_down();
+        assert!(acceptor.owed_a_slot(1));
+        assert!(!acceptor.owed_a_slot(0), "a slot is free");
+        let mut open = 0;
+        assert_eq!(take_all(&mut acceptor, &mut open, Instant::now()), [1]);
+        assert!(acceptor.owed_a_slot(open));
+        open = 0;
+        assert_eq!(take_all(&mut acceptor, &mut open, Instant::now()), [2]);
+        assert!(acceptor.is_closed());
+        assert!(!acceptor.owed_a_slot(open), "all owed taken");
     }
 
     #[test]

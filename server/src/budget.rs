@@ -165,19 +165,22 @@ impl<K: Copy + PartialEq> Rationing<K> {
 
     /// `who` has input waiting and no budget for it: it takes the privilege
     /// if that is free, else it is parked (once: a holder already in the
-    /// queue keeps its place) and the spent budget is logged, at most once
-    /// a period.
+    /// queue keeps its place). Either way the spent budget is logged, at
+    /// most once a period: even with nobody parked, each such reader waits
+    /// for the privilege.
     pub fn park(&mut self, who: K, share: &mut Share, now: Instant) -> Parking {
-        if self.privileged.is_none() {
+        let parking = if self.privileged.is_none() {
             share.parked = false;
             self.privileged = Some(who);
-            return Parking::Privileged;
-        }
-        share.held_back = true;
-        if !share.parked {
-            share.parked = true;
-            self.parked.push_back(who);
-        }
+            Parking::Privileged
+        } else {
+            share.held_back = true;
+            if !share.parked {
+                share.parked = true;
+                self.parked.push_back(who);
+            }
+            Parking::Parked
+        };
         if self.spent_log.due(now) {
             warn!(
                 "{}",
@@ -188,10 +191,11 @@ impl<K: Copy + PartialEq> Rationing<K> {
                     .field("parked_connections", self.parked.len())
             );
         }
-        Parking::Parked
+        parking
     }
 
-    /// `who` holds no partial message any more: it needs no privilege.
+    /// `who` holds no message any more, partial or owed as an echo: its
+    /// bytes are released, and it needs no privilege.
     pub fn end_privilege(&mut self, who: K) {
         if self.privileged == Some(who) {
             self.privileged = None;

@@ -11,8 +11,9 @@
 //! `Lingering` is the lingering close: the write side is shut and input
 //! discarded until the peer's EOF, so that closing never makes the kernel
 //! reset a connection whose echo is still unread. Each phase is one step
-//! below ([`Connection::exchange`] runs them until the socket would block),
-//! and each has a deadline the server keeps.
+//! below ([`Connection::exchange`] runs them until the socket would block
+//! or the drive's share of work is spent), and each has a deadline the
+//! server keeps.
 
 use std::fmt::Display;
 use std::io::{self, Read, Write};
@@ -33,6 +34,20 @@ use crate::probe::is_probe;
 
 /// How long a peer has, after its echo, to close its side before we do.
 const LINGER: Duration = Duration::from_millis(500);
+/// Messages one drive may echo before the connection yields to the others.
+/// Edge-triggered readiness asks for work until the socket would block, but
+/// a peer that pipelines keeps it readable for good and would keep the loop
+/// (seconds before a newcomer or a signal was seen). Each share ends a turn
+/// of the loop, which costs an `epoll_wait` and the hand-off of the turn's
+/// log lines: measured with one pipelining peer at INFO (release build),
+/// 0.91 µs of server CPU per message unbounded, 0.96 µs at 128, 1.08 µs at
+/// 64, 1.45 µs at 16. 128 echoes take about 0.1 ms, which is what a newcomer
+/// waits per busy connection (tokio's cooperative budget is 128 too).
+pub const MESSAGES_PER_DRIVE: u32 = 128;
+/// Bytes one drive may move (read, written or discarded) before yielding,
+/// for the same reason: one full read of the loop's 64 KiB buffer, or as
+/// much of a large echo, then the others' turn.
+pub const BYTES_PER_DRIVE: usize = 64 * 1024;
 
 /// Names one connection: its slab key (also its token) and a serial number
 /// that tells it from an earlier connection under the same key, so that a
@@ -61,6 +76,11 @@ impl Peer {
             ip,
             probe: is_probe(ip),
         }
+    }
+
+    /// Whether it is the image's health probe.
+    pub fn is_probe(&self) -> bool {
+        self.probe
     }
 
     /// The level of one of this peer's lines: `normal`, or DEBUG for the
@@ -108,10 +128,27 @@ enum ReceiveQueue {
 pub enum Step {
     /// Waiting for readiness of this kind.
     Wait(Interest),
+    /// The drive's share of work is spent and more may be ready: no new
+    /// readiness event will say so, so the server drives it again next turn.
+    Yield,
     /// Input is waiting but the memory budget is spent.
     Park,
     /// The connection is over; log at `fail` if it failed.
     Close(Option<Failure>),
+}
+
+/// What one drive has done, against [`MESSAGES_PER_DRIVE`] and
+/// [`BYTES_PER_DRIVE`].
+#[derive(Debug, Default)]
+struct Work {
+    messages: u32,
+    bytes: usize,
+}
+
+impl Work {
+    fn spent(&self) -> bool {
+        self.messages >= MESSAGES_PER_DRIVE || self.bytes >= BYTES_PER_DRIVE
+    }
 }
 
 /// Why a connection ends badly: the action that failed, named in the log
@@ -172,6 +209,8 @@ pub struct Connection {
     queue: ReceiveQueue,
     /// What its buffers hold of the memory budget, and whether it waits on it.
     pub share: Share,
+    /// On the server's ready list: driven next turn, not on readiness.
+    pub ready_listed: bool,
 }
 
 impl Connection {
@@ -195,11 +234,13 @@ impl Connection {
             messages_limit: config.messages_per_connection,
             queue: ReceiveQueue::Unknown,
             share: Share::default(),
+            ready_listed: false,
         }
     }
 
-    /// Reads, frames, writes and lingers until the socket would block; reads
-    /// no more than the budget allows it.
+    /// Reads, frames, writes and lingers until the socket would block or
+    /// the drive's share of work is spent; reads no more than the budget
+    /// allows it.
     pub fn exchange(
         &mut self,
         buf: &mut [u8],
@@ -207,11 +248,15 @@ impl Connection {
         budget: &mut Rationing<ConnId>,
         now: Instant,
     ) -> Step {
+        let mut work = Work::default();
         loop {
+            if work.spent() {
+                return Step::Yield;
+            }
             let step = match self.phase {
-                Phase::Reading => self.read(buf, config, budget, now),
-                Phase::Writing { .. } => self.write(config, now),
-                Phase::Lingering => self.linger(buf),
+                Phase::Reading => self.read(buf, config, budget, now, &mut work),
+                Phase::Writing { .. } => self.write(config, now, &mut work),
+                Phase::Lingering => self.linger(buf, &mut work),
             };
             if let Break(step) = step {
                 return step;
@@ -227,6 +272,7 @@ impl Connection {
         config: &ServerConfig,
         budget: &mut Rationing<ConnId>,
         now: Instant,
+        work: &mut Work,
     ) -> ControlFlow<Step> {
         // Pipelined input: a message may already be buffered.
         if let Some(message) = self.framer.next_message() {
@@ -250,6 +296,7 @@ impl Connection {
                 }
             }
             Ok(n) => {
+                work.bytes += n;
                 self.queue = if n < allowance {
                     ReceiveQueue::Emptied
                 } else {
@@ -288,7 +335,7 @@ impl Connection {
 
     /// Writing: sends what is left of the echo; once it is all out, logs the
     /// message and goes on to the next one or ends the exchange.
-    fn write(&mut self, config: &ServerConfig, now: Instant) -> ControlFlow<Step> {
+    fn write(&mut self, config: &ServerConfig, now: Instant, work: &mut Work) -> ControlFlow<Step> {
         let Phase::Writing { echo, sent } = &mut self.phase else {
             return Continue(()); // not writing: nothing to send
         };
@@ -296,9 +343,11 @@ impl Connection {
             Ok(0) => Break(Step::Close(Some(Failure::send("write returned 0")))),
             Ok(n) => {
                 *sent += n;
+                work.bytes += n;
                 if *sent < echo.len() {
                     return Continue(());
                 }
+                work.messages += 1;
                 log!(
                     self.peer.level(Level::Info),
                     "{}",
@@ -357,10 +406,13 @@ impl Connection {
     }
 
     /// Lingering: discards input until the peer's EOF (or an error) ends it.
-    fn linger(&mut self, buf: &mut [u8]) -> ControlFlow<Step> {
+    fn linger(&mut self, buf: &mut [u8], work: &mut Work) -> ControlFlow<Step> {
         match self.stream.read(buf) {
             Ok(0) => Break(Step::Close(None)),
-            Ok(_) => Continue(()), // input beyond what the protocol answers: discarded
+            Ok(n) => {
+                work.bytes += n; // input beyond what the protocol answers: discarded
+                Continue(())
+            }
             Err(e) if would_block(&e) => Break(Step::Wait(Interest::READABLE)),
             Err(e) if interrupted(&e) => Continue(()),
             Err(_) => Break(Step::Close(None)),
@@ -411,9 +463,22 @@ impl Connection {
         }
     }
 
-    /// Whether part of a message is buffered, waiting for the rest.
-    pub fn holds_partial(&self) -> bool {
-        matches!(self.phase, Phase::Reading) && !self.framer.is_empty()
+    /// Whether closing now drops nothing its peer fully sent: reading, with
+    /// all that arrived taken from the socket (not parked for budget, not
+    /// waiting on the ready list) and no complete message among it.
+    pub fn holds_no_message(&self) -> bool {
+        matches!(self.phase, Phase::Reading) && !self.share.is_parked() && !self.ready_listed
+    }
+
+    /// Whether a message is under way: part of one buffered, waiting for
+    /// the rest, or its echo not all sent yet. Either way its bytes stay
+    /// charged to the budget until they go.
+    pub fn mid_message(&self) -> bool {
+        match self.phase {
+            Phase::Reading => !self.framer.is_empty(),
+            Phase::Writing { .. } => true,
+            Phase::Lingering => false,
+        }
     }
 
     /// Why the connection fails now that its phase's deadline has passed;

@@ -10,11 +10,16 @@
 //!   has a deadline; all connections are closed in one place (`close`).
 //! - What connections buffer is charged to one memory budget, which also
 //!   says who reads once it is spent (`budget.rs`).
+//! - Each drive of a connection does a bounded share of work; one with more
+//!   ready waits on the ready list and is driven again next turn, after the
+//!   turn's events (signals, new connections, other peers). While the list
+//!   is not empty the loop polls without waiting.
 //!
 //! SIGHUP reloads the configuration: live settings take effect for new work
 //! (new connections, deadlines set from then on), the accept side's cap and
 //! the memory budget's limit at once; no connection is dropped.
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::IpAddr;
 use std::os::raw::c_int;
@@ -49,6 +54,10 @@ enum State {
     /// until `deadline`.
     ShuttingDown {
         deadline: Instant,
+        /// From then on, while peers owed service wait in the listen queue
+        /// at the cap, connections holding no complete message give up
+        /// their slots (half the grace is theirs, half the queue's).
+        slots_yield_at: Instant,
     },
     /// Shutdown complete and logged.
     Done,
@@ -71,9 +80,14 @@ pub struct EchoServer {
     state: State,
     /// Connections closed since the first signal.
     closed_in_shutdown: usize,
+    /// Open connections of the health probe: not counted against the cap.
+    probes: usize,
     /// What all connection buffers hold together, and who reads once that
     /// is the limit.
     budget: Rationing<ConnId>,
+    /// Connections whose last drive spent its share with more work ready,
+    /// in order: edge-triggered readiness will not report them again.
+    ready: VecDeque<ConnId>,
 }
 
 impl EchoServer {
@@ -108,6 +122,8 @@ impl EchoServer {
             accepted: 0,
             state: State::Serving,
             closed_in_shutdown: 0,
+            probes: 0,
+            ready: VecDeque::new(),
         })
     }
 
@@ -124,6 +140,8 @@ impl Handler for EchoServer {
         let now = Instant::now();
         match event.token() {
             LISTENER => self.accept.readable(),
+            // One on the ready list has its drive this turn already.
+            Token(key) if self.conns.get(key).is_some_and(|c| c.ready_listed) => {}
             Token(key) => self.drive(registry, key, now),
         }
         self.accept_waiting(registry, now);
@@ -173,7 +191,14 @@ impl Handler for EchoServer {
                 self.expire(id.key);
             }
         }
-        if let State::ShuttingDown { deadline } = self.state {
+        if let State::ShuttingDown {
+            deadline,
+            slots_yield_at,
+        } = self.state
+        {
+            if slots_yield_at <= now {
+                self.yield_slots();
+            }
             if deadline <= now && !self.shutdown_complete() {
                 info!(
                     "{}",
@@ -193,17 +218,30 @@ impl Handler for EchoServer {
         self.accept_waiting(registry, now);
         // Once per turn of the loop, after every event that may have released bytes.
         self.resume_parked(registry, now);
+        self.drive_ready(registry, now);
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        let grace_ends = match self.state {
-            State::ShuttingDown { deadline } => Some(deadline),
-            _ => None,
+        let now = Instant::now();
+        let (grace_ends, slots_yield) = match self.state {
+            State::ShuttingDown {
+                deadline,
+                slots_yield_at,
+            } => (Some(deadline), Some(slots_yield_at).filter(|&at| at > now)),
+            _ => (None, None),
         };
-        [self.deadlines.next(), self.accept.deadline(), grace_ends]
-            .into_iter()
-            .flatten()
-            .min()
+        // Work is ready now: the poll only collects what else happened.
+        let ready = (!self.ready.is_empty()).then_some(now);
+        [
+            self.deadlines.next(),
+            self.accept.deadline(),
+            grace_ends,
+            slots_yield,
+            ready,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn finished(&mut self) -> Option<()> {
@@ -229,9 +267,14 @@ impl EchoServer {
     /// handled, never from `close`: a freed slot would otherwise accept
     /// from inside the close, recursing once per queued connection.
     fn accept_waiting(&mut self, registry: &Registry, now: Instant) {
-        while let Some((stream, ip)) = self.accept.next(self.conns.len(), now) {
+        while let Some((stream, ip)) = self.accept.next(self.counted(), now) {
             self.admit(registry, stream, ip, now);
         }
+    }
+
+    /// Open connections that count against the cap (the probe's do not).
+    fn counted(&self) -> usize {
+        self.conns.len() - self.probes
     }
 
     fn admit(&mut self, registry: &Registry, mut stream: TcpStream, ip: IpAddr, now: Instant) {
@@ -260,6 +303,7 @@ impl EchoServer {
             now,
         ));
         self.deadlines.push(conn.deadline, id);
+        self.probes += usize::from(conn.peer.is_probe());
         log!(
             conn.peer.level(Level::Info),
             "{}",
@@ -270,7 +314,8 @@ impl EchoServer {
         self.drive(registry, key, now);
     }
 
-    /// Runs a connection as far as it goes without blocking.
+    /// Runs a connection as far as it goes without blocking, or as far as
+    /// its share of work for this drive.
     fn drive(&mut self, registry: &Registry, key: usize, now: Instant) {
         let Some(conn) = self.conns.get_mut(key) else {
             return; // closed earlier in this batch: a stale event
@@ -279,7 +324,11 @@ impl EchoServer {
         let step = conn.exchange(&mut self.read_buf, &self.config, &mut self.budget, now);
         // What its buffers hold now is charged, whatever the step.
         conn.settle(&mut self.budget);
-        if !conn.holds_partial() {
+        // The privilege to read past the budget passes on only once its
+        // holder's bytes are released: not when its message is complete but
+        // its echo still unsent (else each peer that does not read in turn
+        // would read a whole message past the budget).
+        if !conn.mid_message() {
             self.budget.end_privilege(conn.id);
         }
         if conn.deadline != before && !matches!(step, Step::Close(_)) {
@@ -290,16 +339,25 @@ impl EchoServer {
                 Parking::Privileged => self.drive(registry, key, now), // it reads, never parks
                 Parking::Parked => {}
             },
-            Step::Wait(_) if self.state != State::Serving && conn.owes_nothing() => {
-                // Shutting down: a connection that has sent nothing, or has
-                // its echo and would only linger for the peer's EOF, goes
-                // now; its slot may be owed to a peer in the listen queue.
-                self.close(key, None);
-            }
             Step::Wait(interest) => {
+                // It waits for readiness, not for budget, even if it was
+                // parked when this drive began.
                 conn.share.unpark();
-                if let Err(e) = conn.want(registry, interest) {
+                if self.state != State::Serving && conn.owes_nothing() {
+                    // Shutting down: a connection that has sent nothing, or
+                    // has its echo and would only linger for the peer's EOF,
+                    // goes now; its slot may be owed to a peer in the listen
+                    // queue.
+                    self.close(key, None);
+                } else if let Err(e) = conn.want(registry, interest) {
                     self.close(key, Some(Failure::register(e)));
+                }
+            }
+            Step::Yield => {
+                conn.share.unpark();
+                if !conn.ready_listed {
+                    conn.ready_listed = true;
+                    self.ready.push_back(conn.id);
                 }
             }
             Step::Close(reason) => self.close(key, reason),
@@ -314,6 +372,7 @@ impl EchoServer {
         let Some(mut conn) = self.conns.try_remove(key) else {
             return;
         };
+        self.probes -= usize::from(conn.peer.is_probe());
         self.budget.leave(conn.id, &mut conn.share);
         debug_assert!(
             !self.conns.is_empty() || self.budget.held() == 0,
@@ -354,8 +413,10 @@ impl EchoServer {
                 .field("signal", signal_name(signal))
                 .field("grace", grace)
         );
+        let grace = self.config.shutdown_grace.duration;
         self.state = State::ShuttingDown {
-            deadline: now + self.config.shutdown_grace.duration,
+            deadline: now + grace,
+            slots_yield_at: now + grace / 2,
         };
         // Read whatever already arrived; shutting down, `drive` closes the
         // connections that owe nothing, which frees slots for the queue.
@@ -365,6 +426,39 @@ impl EchoServer {
         }
         self.accept.shut_down();
         self.accept_waiting(registry, now);
+    }
+
+    /// Past half the grace, at the cap, with peers that connected before the
+    /// signal still in the listen queue: connections that hold no complete
+    /// message give their slots to them, as many as they need. Those peers
+    /// sent all they meant to; closing a connection whose input is all read
+    /// and forms no message drops nothing its peer fully sent.
+    fn yield_slots(&mut self) {
+        if !self.accept.owed_a_slot(self.counted()) {
+            return;
+        }
+        let yielding: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, conn)| conn.holds_no_message())
+            .map(|(key, _)| key)
+            .collect();
+        let mut yielded = 0;
+        for key in yielding {
+            if !self.accept.owed_a_slot(self.counted()) {
+                break;
+            }
+            self.close(key, None);
+            yielded += 1;
+        }
+        if yielded > 0 {
+            info!(
+                "{}",
+                LogLine::new("shutdown", Outcome::InProgress)
+                    .field("yielded_connections", yielded)
+                    .field("reason", "no complete message; the listen queue has some")
+            );
+        }
     }
 
     /// Closes the listener and every remaining connection (grace over or
@@ -400,6 +494,21 @@ impl EchoServer {
         if let Some(conn) = self.conns.get(key) {
             let failure = conn.expiry(&self.config);
             self.close(key, failure);
+        }
+    }
+
+    /// Drives once each connection that was on the ready list when the turn
+    /// began; those with work left still go to the back of it.
+    fn drive_ready(&mut self, registry: &Registry, now: Instant) {
+        for _ in 0..self.ready.len() {
+            let Some(id) = self.ready.pop_front() else {
+                break;
+            };
+            let conn = self.conns.get_mut(id.key);
+            if let Some(conn) = conn.filter(|c| c.id == id) {
+                conn.ready_listed = false;
+                self.drive(registry, id.key, now);
+            }
         }
     }
 

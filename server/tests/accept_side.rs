@@ -4,6 +4,7 @@
 //! hold the exit back.
 
 use std::io::Write;
+use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -95,4 +96,54 @@ fn at_shutdown_answered_peers_that_keep_their_side_open_do_not_hold_the_exit() {
         assert!(server.lines_with(&["result: fail"]).is_empty());
         drop(peer);
     }
+}
+
+#[test]
+fn shutdown_at_a_cap_held_by_partial_messages_still_answers_the_listen_queue() {
+    // Both slots are held by peers that never finish their line; ten peers
+    // with whole messages wait in the listen queue at the signal. Past half
+    // the grace a partial one gives up its slot (closing it drops nothing
+    // its peer fully sent), and the queue is answered through it; the other
+    // may still finish its line until the grace ends.
+    const QUEUED: usize = 10;
+    const GRACE: Duration = Duration::from_secs(1);
+    const EXIT_BOUND: Duration = Duration::from_millis(1000 + 500);
+    let (mut server, port) = start_server(&[
+        ("SERVER_MAX_CONNECTIONS", "2"),
+        ("SERVER_LISTEN_BACKLOG", "128"),
+        ("SERVER_SHUTDOWN_GRACE", "1s"),
+    ]);
+    let mut partial: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut stream = connect(port);
+            stream.write_all(b"never finished, ").unwrap();
+            stream
+        })
+        .collect();
+    server.wait_lines(
+        &["action: accept_connections | result: success"],
+        2,
+        PATIENCE,
+    );
+    let mut queued = peers_with_messages(port, QUEUED, "queued");
+    let (status, took) = server.stop_with(SIGTERM, PATIENCE);
+    eprintln!("SIGTERM to exit: {took:?}");
+    assert_each_echoed(&mut queued);
+    for stream in &mut partial {
+        assert_eq!(read_to_end(stream), b"", "a partial line is not echoed");
+    }
+    assert!(status.success(), "{status:?}");
+    assert!(
+        took < EXIT_BOUND,
+        "exit {took:?} after SIGTERM, the grace is {GRACE:?}"
+    );
+    server.wait_line(
+        &[
+            "action: shutdown | result: in_progress | yielded_connections: 1",
+            "reason: no complete message; the listen queue has some",
+        ],
+        PATIENCE,
+    );
+    let fails = server.lines_with(&["result: fail"]);
+    assert!(fails.is_empty(), "{}", fails.join("\n"));
 }

@@ -9,8 +9,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use testkit::{
-    binary, command, listening_port, parse_line, raise_fd_limit, scratch_dir, wait_until, Program,
-    PATIENCE, SIGTERM,
+    binary, command, file_lines_with, parse_line, raise_fd_limit, scratch_dir,
+    server_with_file_stderr, wait_listening, wait_until, Program, PATIENCE, SIGTERM,
 };
 
 /// Shutdown grace (the default) plus the bounded log flush at exit (100 ms)
@@ -43,17 +43,6 @@ fn echo_many(port: u16, total: usize, message: &[u8]) {
             });
         }
     });
-}
-
-/// Waits until `server`, started on port 0 with a log the test does not
-/// read, listens, and a connection gets through; returns the port.
-fn wait_listening(server: &Program) -> u16 {
-    let port = listening_port(server.pid(), PATIENCE).expect("the server listens");
-    assert!(
-        wait_until(PATIENCE, || TcpStream::connect(("127.0.0.1", port)).is_ok()),
-        "server never listened on {port}"
-    );
-    port
 }
 
 /// The server with stderr a pipe the test holds unread, once it listens.
@@ -133,34 +122,6 @@ fn a_closed_stderr_is_no_obstacle() {
     let (status, took) = server.stop_with(SIGTERM, PATIENCE);
     assert_eq!(status.code(), Some(0));
     assert!(took < EXIT_BOUND, "exit took {took:?}");
-}
-
-/// The server with its stderr the regular file `log` (a healthy stderr:
-/// every write completes at once), once it listens.
-fn server_with_file_stderr(log: &std::path::Path, env: &[(&str, &str)]) -> (Program, u16) {
-    let mut command = Command::new("sh");
-    command
-        .args(["-c", "exec \"$0\" 2>\"$1\""])
-        .arg(binary("server"))
-        .arg(log)
-        .current_dir(log.parent().expect("a directory"))
-        .env_clear()
-        .env("SERVER_PORT", "0");
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let server = Program::spawn("server", command);
-    let port = wait_listening(&server);
-    (server, port)
-}
-
-/// The lines of the file `log` holding every one of `parts`.
-fn file_lines_with(log: &std::path::Path, parts: &[&str]) -> usize {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .filter(|line| parts.iter().all(|part| line.contains(part)))
-        .count()
 }
 
 /// A shutdown that closes 14,000 idle connections logs about 1.7 MB in one

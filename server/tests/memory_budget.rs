@@ -1,7 +1,8 @@
 //! The real server under `SERVER_MAX_BUFFERED_BYTES`: many peers holding
-//! partial messages cannot make it buffer much more than the budget, a short
-//! message is still served meanwhile, a parked message is read once memory
-//! frees, and a parked peer still meets its read deadline.
+//! partial messages, or owed echoes they never read, cannot make it buffer
+//! much more than the budget, a short message is still served meanwhile, a
+//! parked message is read once memory frees, and a parked peer still meets
+//! its read deadline.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -10,8 +11,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use testkit::{
-    connect, exchange, open_fds, raise_fd_limit, read_to_end, reset_on_close, rss_bytes,
-    start_server, wait_until, Program, SIGTERM,
+    connect, exchange, in_net_namespace_of, open_fds, raise_fd_limit, read_first_line, read_to_end,
+    reset_on_close, rss_bytes, start_server, start_server_in_net_namespace, wait_until, Program,
+    PATIENCE, SIGTERM,
 };
 
 /// Thousands of peers connecting and parking take far longer than one
@@ -267,4 +269,174 @@ fn a_parked_trickler_still_meets_its_read_deadline() {
     );
     assert!(timed_echo(port, b"still serving\n") < Duration::from_secs(1));
     assert_healthy(&mut server);
+}
+
+#[test]
+fn at_shutdown_a_parked_peer_answered_in_one_drive_is_closed_at_once() {
+    // Persistent connections, the budget spent by two partial messages that
+    // keep the server in its grace. A third peer, parked with part of its
+    // line unread, sends the rest after the signal: its one drive reads,
+    // echoes and finds nothing more; it owes nothing, so it closes then,
+    // not when the grace ends.
+    const PROMPT: Duration = Duration::from_secs(1);
+    let (mut server, port) = start_server(&[
+        ("SERVER_MAX_BUFFERED_BYTES", "16384"),
+        ("SERVER_MESSAGES_PER_CONNECTION", "0"),
+        ("SERVER_SHUTDOWN_GRACE", "5s"),
+        ("SERVER_READ_TIMEOUT", "20s"),
+    ]);
+    let holder = peer_read_in_full(port, &[b'a'; 15_000]);
+    let privileged = peer_read_in_full(port, &[b'b'; 4_000]);
+    let mut parked = connect(port);
+    parked.write_all(&[b'c'; 1_500]).unwrap();
+    server.wait_line(
+        &[
+            "WARN",
+            "action: memory_budget | result: in_progress | reading: paused",
+        ],
+        PATIENCE,
+    );
+    server.signal(SIGTERM);
+    server.wait_line(&["action: shutdown | result: in_progress"], PATIENCE);
+    parked.write_all(b"\n").unwrap();
+    let message = [vec![b'c'; 1_500], b"\n".to_vec()].concat();
+    assert_eq!(read_first_line(&mut parked), message);
+    let echoed = Instant::now();
+    assert_eq!(read_to_end(&mut parked), b"");
+    let took = echoed.elapsed();
+    eprintln!("closed {took:?} after its echo");
+    assert!(
+        took < PROMPT,
+        "closed {took:?} after its echo, with nothing owed"
+    );
+    drop((holder, privileged));
+    assert!(server.wait_exit(PATIENCE).0.success());
+}
+
+/// The kernel's send buffers in the server's network namespace: 4 KiB, so
+/// an echo a peer does not read stays in the server (a slow or zero-window
+/// peer).
+const SMALL_SEND_BUFFER: &str = "net.ipv4.tcp_wmem=4096 4096 4096";
+
+/// Inside the namespace of the server `pid`: `peers` peers each send `line`
+/// as far as the server takes it and never read. Returns them, how many
+/// sent their line whole, and the server's largest RSS growth seen meanwhile
+/// and across ten short exchanges after (which must be echoed).
+fn owed_echoes_never_read(
+    pid: u32,
+    port: u16,
+    peers: usize,
+    line: Vec<u8>,
+) -> (Vec<TcpStream>, usize, u64) {
+    in_net_namespace_of(pid, move || {
+        timed_echo(port, b"warm up\n");
+        let baseline = rss_bytes(pid);
+        let mut peak = baseline;
+        let mut streams: Vec<TcpStream> = (0..peers).map(|_| connect(port)).collect();
+        for stream in &streams {
+            stream.set_nonblocking(true).unwrap();
+        }
+        // Each peer writes what the kernel takes, in turn, until every line
+        // is out or the server has taken nothing for a while (it reads no
+        // more: the budget holds the rest back).
+        let mut sent = vec![0; peers];
+        let mut last_progress = Instant::now();
+        while sent.iter().any(|&n| n < line.len())
+            && last_progress.elapsed() < Duration::from_millis(500)
+        {
+            for (stream, sent) in streams.iter_mut().zip(&mut sent) {
+                if *sent == line.len() {
+                    continue;
+                }
+                match stream.write(&line[*sent..]) {
+                    Ok(n) => {
+                        *sent += n;
+                        last_progress = Instant::now();
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => panic!("a peer's write failed: {e}"),
+                }
+            }
+            peak = peak.max(rss_bytes(pid));
+            thread::sleep(Duration::from_millis(2)); // pacing of the sampling
+        }
+        let whole = sent.iter().filter(|&&n| n == line.len()).count();
+        let mut slowest = Duration::ZERO;
+        for i in 0..10 {
+            slowest = slowest.max(timed_echo(port, format!("meanwhile {i}\n").as_bytes()));
+            peak = peak.max(rss_bytes(pid));
+        }
+        eprintln!("the slowest of ten short exchanges meanwhile took {slowest:?}");
+        assert!(slowest < Duration::from_secs(5), "{slowest:?}");
+        (streams, whole, peak - baseline)
+    })
+}
+
+/// `peers` peers each owed the echo of a `line`-byte message they never
+/// read, against a server with a budget of `budget` bytes (and `extra`
+/// settings) in a namespace with small send buffers: its RSS grows by less
+/// than the budget plus about 2 KiB a connection (its state and guaranteed
+/// kilobyte), twice the longest message (the one reader past the budget)
+/// and 4 MiB (allocator slack, the log buffer); the budget says it held
+/// readers back.
+fn assert_owed_echoes_stay_within(peers: usize, line: usize, budget: u64, extra: &[(&str, &str)]) {
+    let bound = budget + peers as u64 * 2048 + 2 * line as u64 + 4 * MIB;
+    let budget_text = budget.to_string();
+    let mut settings = vec![
+        ("SERVER_MAX_BUFFERED_BYTES", budget_text.as_str()),
+        ("SERVER_READ_TIMEOUT", "60s"),
+        ("SERVER_WRITE_TIMEOUT", "60s"),
+    ];
+    settings.extend_from_slice(extra);
+    let Some((mut server, port)) = start_server_in_net_namespace(&[SMALL_SEND_BUFFER], &settings)
+    else {
+        return;
+    };
+    let mut message = vec![b'z'; line - 1];
+    message.push(b'\n');
+    let (streams, whole, growth) = owed_echoes_never_read(server.pid(), port, peers, message);
+    eprintln!(
+        "{whole} of {peers} peers sent their line whole; server RSS grew {} KiB at most, \
+         budget {} KiB, bound {} KiB",
+        growth / 1024,
+        budget / 1024,
+        bound / 1024
+    );
+    assert!(
+        growth < bound,
+        "server RSS grew by {} KiB, budget {} KiB",
+        growth / 1024,
+        budget / 1024
+    );
+    server.wait_line(
+        &["WARN", "action: memory_budget | result: in_progress"],
+        PATIENCE,
+    );
+    drop(streams);
+    assert_healthy(&mut server);
+}
+
+#[test]
+fn six_hundred_peers_owed_64_kib_echoes_they_never_read_stay_within_the_budget() {
+    const PEERS: usize = 600;
+    raise_fd_limit(PEERS as u64 + 256);
+    assert_owed_echoes_stay_within(
+        PEERS,
+        64 * 1024,
+        4 * MIB,
+        &[
+            ("SERVER_MAX_CONNECTIONS", "4096"),
+            ("SERVER_LISTEN_BACKLOG", "1024"),
+        ],
+    );
+}
+
+#[test]
+fn twelve_peers_owed_8_mib_echoes_they_never_read_stay_within_the_budget() {
+    assert_owed_echoes_stay_within(
+        12,
+        8 * MIB as usize,
+        16 * MIB,
+        &[("SERVER_MAX_MESSAGE_BYTES", "16777216")],
+    );
 }

@@ -5,7 +5,7 @@
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use testkit::{binary, exchange, scratch_dir, start_server, ClosedPort, PATIENCE};
+use testkit::{binary, connect, exchange, scratch_dir, start_server, ClosedPort, PATIENCE};
 
 /// The probe's own bound is 2 s; generous room for a loaded machine.
 const PROBE_BOUND: Duration = Duration::from_secs(5);
@@ -60,6 +60,36 @@ fn the_probe_is_logged_at_debug() {
         PATIENCE,
     );
     assert!(line.contains(" DEBUG "), "{line}");
+    let (status, _) = server.stop_with(libc::SIGTERM, PATIENCE);
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn a_server_at_its_connection_cap_is_healthy() {
+    // Busy is not stalled: every slot held by an idle peer, the probe is
+    // still answered (a slot of its own), and a client still waits for a
+    // free slot as before.
+    let (mut server, port) = start_server(&[("SERVER_MAX_CONNECTIONS", "2")]);
+    let idle = [connect(port), connect(port)];
+    server.wait_lines(
+        &["action: accept_connections | result: success"],
+        2,
+        PATIENCE,
+    );
+    let (out, took) = probe(port);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(took < PROBE_BOUND, "{took:?}");
+    let mut client = connect(port);
+    std::io::Write::write_all(&mut client, b"after the probe\n").unwrap();
+    drop(idle);
+    assert_eq!(testkit::read_to_end(&mut client), b"after the probe\n");
+    assert_eq!(
+        server
+            .lines_with(&["action: accept_connections | result: success"])
+            .len(),
+        3,
+        "the probe's connection is logged at DEBUG only"
+    );
     let (status, _) = server.stop_with(libc::SIGTERM, PATIENCE);
     assert_eq!(status.code(), Some(0));
 }

@@ -380,3 +380,101 @@ pub fn start_server(extra: &[(&str, &str)]) -> (Program, u16) {
     let port = program.listen_port(PATIENCE);
     (program, port)
 }
+
+/// Waits until `server`, started on port 0, listens and a connection gets
+/// through (read from `/proc`, for a server whose log the test does not
+/// read); returns the port.
+pub fn wait_listening(server: &Program) -> u16 {
+    let port = crate::listening_port(server.pid(), crate::PATIENCE).expect("the server listens");
+    assert!(
+        crate::wait_until(crate::PATIENCE, || std::net::TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .is_ok()),
+        "server never listened on {port}"
+    );
+    port
+}
+
+/// The real server with its stderr the regular file `log` (a healthy
+/// stderr: every write completes at once) and `env` besides its port, once
+/// it listens ([`wait_listening`]).
+pub fn server_with_file_stderr(log: &Path, env: &[(&str, &str)]) -> (Program, u16) {
+    let mut command = Command::new("sh");
+    command
+        .args(["-c", "exec \"$0\" 2>\"$1\""])
+        .arg(binary("server"))
+        .arg(log)
+        .current_dir(log.parent().expect("a directory"))
+        .env_clear()
+        .env("SERVER_PORT", "0")
+        .envs(env.iter().copied());
+    let server = Program::spawn("server", command);
+    let port = wait_listening(&server);
+    (server, port)
+}
+
+/// The lines of the file `log` holding every one of `parts`.
+pub fn file_lines_with(log: &Path, parts: &[&str]) -> usize {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| parts.iter().all(|part| line.contains(part)))
+        .count()
+}
+
+/// The real server in a network namespace of its own (`unshare --net`),
+/// with loopback up and `sysctls` (`key=value`, e.g.
+/// `net.ipv4.tcp_wmem=4096 4096 4096`) set there only, and `extra` settings,
+/// once it listens. Peers join the namespace with [`in_net_namespace_of`].
+/// `None`, with the reason printed, when the test does not run as root (as
+/// CI does), which a network namespace needs.
+pub fn start_server_in_net_namespace(
+    sysctls: &[&str],
+    extra: &[(&str, &str)],
+) -> Option<(Program, u16)> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root for a private network namespace");
+        return None;
+    }
+    let mut command = Command::new("unshare");
+    command
+        .args([
+            "--net",
+            "sh",
+            "-c",
+            "ip link set lo up && sysctl -q -w \"$@\" && exec \"$0\"",
+        ])
+        .arg(binary("server"))
+        .args(sysctls)
+        .current_dir(crate::scratch_dir("server-netns"))
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("SERVER_PORT", "0")
+        .envs(extra.iter().copied());
+    let program = Program::spawn("server", command);
+    let port = program.listen_port(crate::PATIENCE);
+    Some((program, port))
+}
+
+/// Runs `work` on a thread that has joined the network namespace of process
+/// `pid` (`setns`, which moves only the calling thread): the sockets it
+/// makes live there, and any thread may use them afterwards.
+pub fn in_net_namespace_of<T: Send + 'static>(
+    pid: u32,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    use std::os::fd::AsRawFd;
+    let namespace = std::fs::File::open(format!("/proc/{pid}/ns/net"))
+        .unwrap_or_else(|e| panic!("open the network namespace of {pid}: {e}"));
+    std::thread::spawn(move || {
+        // SAFETY: setns on a descriptor we hold open for the whole call.
+        let rc = unsafe { libc::setns(namespace.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+        work()
+    })
+    .join()
+    .expect("the thread in the namespace")
+}
