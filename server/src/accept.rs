@@ -28,8 +28,8 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use app::{LogLine, Outcome};
-use log::{debug, error, info};
+use app::event;
+use log::Level;
 use reactor::mio::net::{TcpListener, TcpStream};
 use reactor::net::{classify_accept_error, listen_queue_len, AcceptError};
 
@@ -342,19 +342,12 @@ impl<L: Listen> Acceptor<L> {
             return;
         }
         match next {
-            Accepting::AtCap => debug!(
-                "{}",
-                LogLine::new("accept_connections", Outcome::InProgress)
-                    .field("paused", "connection limit reached")
-                    .field("max_connections", self.cap)
-            ),
+            Accepting::AtCap => event!(Level::Debug, "accept_connections", InProgress;
+                paused = "connection limit reached", max_connections = self.cap),
             Accepting::Closed => {
                 // Closing the descriptor also takes it out of the poll.
                 self.listener = None;
-                info!(
-                    "{}",
-                    LogLine::new("close_listener", Outcome::Success).field("port", self.port)
-                );
+                event!(Level::Info, "close_listener", Success; port = self.port);
             }
             _ => {}
         }
@@ -363,12 +356,8 @@ impl<L: Listen> Acceptor<L> {
 
     fn log_error(&mut self, e: &io::Error, now: Instant) {
         if self.error_log.due(now) {
-            error!(
-                "{}",
-                LogLine::new("accept_connections", Outcome::Fail)
-                    .field("error", e)
-                    .field("retry_in", format_args!("{}ms", ACCEPT_PAUSE.as_millis()))
-            );
+            event!(Level::Error, "accept_connections", Fail;
+                error = e, retry_in = format_args!("{}ms", ACCEPT_PAUSE.as_millis()));
         }
     }
 }

@@ -13,8 +13,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use app::{LogLine, Outcome};
-use log::warn;
+use app::event;
+use log::Level;
 
 use crate::throttle::Throttle;
 
@@ -182,14 +182,9 @@ impl<K: Copy + PartialEq> Rationing<K> {
             Parking::Parked
         };
         if self.spent_log.due(now) {
-            warn!(
-                "{}",
-                LogLine::new("memory_budget", Outcome::InProgress)
-                    .field("reading", "paused")
-                    .field("buffered_bytes", self.bytes.held())
-                    .field("max_buffered_bytes", self.bytes.limit())
-                    .field("parked_connections", self.parked.len())
-            );
+            event!(Level::Warn, "memory_budget", InProgress;
+                reading = "paused", buffered_bytes = self.bytes.held(),
+                max_buffered_bytes = self.bytes.limit(), parked_connections = self.parked.len());
         }
         parking
     }

@@ -21,8 +21,8 @@ use std::net::{IpAddr, Shutdown};
 use std::ops::ControlFlow::{self, Break, Continue};
 use std::time::{Duration, Instant};
 
-use app::{LogLine, Outcome};
-use log::{log, Level};
+use app::event;
+use log::Level;
 use reactor::framer::LineFramer;
 use reactor::mio::net::TcpStream;
 use reactor::mio::{Interest, Registry, Token};
@@ -348,13 +348,8 @@ impl Connection {
                     return Continue(());
                 }
                 work.messages += 1;
-                log!(
-                    self.peer.level(Level::Info),
-                    "{}",
-                    LogLine::new("receive_message", Outcome::Success)
-                        .field("ip", self.peer.ip)
-                        .bytes("msg", echo.strip_suffix(b"\n").unwrap_or(echo))
-                );
+                event!(self.peer.level(Level::Info), "receive_message", Success;
+                    ip = self.peer.ip, msg = bytes(echo.strip_suffix(b"\n").unwrap_or(echo)));
                 self.echoed += 1;
                 let limit = self.messages_limit;
                 if limit != 0 && self.echoed >= limit {

@@ -26,8 +26,8 @@ use std::os::raw::c_int;
 use std::time::Instant;
 
 use app::program::{log_ignored_signal, Reloader};
-use app::{LogLine, Outcome};
-use log::{debug, info, log, warn, Level};
+use app::{event, LogLine, Outcome};
+use log::{debug, info, log, Level};
 use reactor::deadlines::Deadlines;
 use reactor::mio::event::Event;
 use reactor::mio::net::TcpStream;
@@ -156,12 +156,8 @@ impl Handler for EchoServer {
                 }
             }
             State::ShuttingDown { .. } => {
-                info!(
-                    "{}",
-                    LogLine::new("shutdown", Outcome::InProgress)
-                        .field("signal", signal_name(signal))
-                        .field("grace", "skipped")
-                );
+                event!(Level::Info, "shutdown", InProgress;
+                    signal = signal_name(signal), grace = "skipped");
                 self.close_all();
             }
             State::Done => {}
@@ -200,12 +196,8 @@ impl Handler for EchoServer {
                 self.yield_slots();
             }
             if deadline <= now && !self.shutdown_complete() {
-                info!(
-                    "{}",
-                    LogLine::new("shutdown", Outcome::InProgress)
-                        .field("grace", "expired")
-                        .field("open_connections", self.conns.len())
-                );
+                event!(Level::Info, "shutdown", InProgress;
+                    grace = "expired", open_connections = self.conns.len());
                 self.close_all();
             }
         }
@@ -247,11 +239,8 @@ impl Handler for EchoServer {
     fn finished(&mut self) -> Option<()> {
         match self.state {
             State::ShuttingDown { .. } if self.shutdown_complete() => {
-                info!(
-                    "{}",
-                    LogLine::new("shutdown", Outcome::Success)
-                        .field("closed_connections", self.closed_in_shutdown)
-                );
+                event!(Level::Info, "shutdown", Success;
+                    closed_connections = self.closed_in_shutdown);
                 self.state = State::Done;
                 Some(())
             }
@@ -282,12 +271,7 @@ impl EchoServer {
         let key = entry.key();
         // Data already waiting is reported by the first poll after registering.
         if let Err(e) = registry.register(&mut stream, Token(key), Interest::READABLE) {
-            warn!(
-                "{}",
-                LogLine::new("register", Outcome::Fail)
-                    .field("ip", ip)
-                    .field("error", e)
-            );
+            event!(Level::Warn, "register", Fail; ip = ip, error = e);
             return;
         }
         self.accepted += 1;
@@ -304,11 +288,7 @@ impl EchoServer {
         ));
         self.deadlines.push(conn.deadline, id);
         self.probes += usize::from(conn.peer.is_probe());
-        log!(
-            conn.peer.level(Level::Info),
-            "{}",
-            LogLine::new("accept_connections", Outcome::Success).field("ip", ip)
-        );
+        event!(conn.peer.level(Level::Info), "accept_connections", Success; ip = ip);
         // Peers usually send right after connecting: read now rather than
         // wait a turn of the loop for the readiness event.
         self.drive(registry, key, now);
@@ -407,12 +387,7 @@ impl EchoServer {
             Grace::Skipped => "skipped".to_owned(),
             Grace::Normal => self.config.shutdown_grace.to_string(),
         };
-        info!(
-            "{}",
-            LogLine::new("shutdown", Outcome::InProgress)
-                .field("signal", signal_name(signal))
-                .field("grace", grace)
-        );
+        event!(Level::Info, "shutdown", InProgress; signal = signal_name(signal), grace = grace);
         let grace = self.config.shutdown_grace.duration;
         self.state = State::ShuttingDown {
             deadline: now + grace,
@@ -452,12 +427,9 @@ impl EchoServer {
             yielded += 1;
         }
         if yielded > 0 {
-            info!(
-                "{}",
-                LogLine::new("shutdown", Outcome::InProgress)
-                    .field("yielded_connections", yielded)
-                    .field("reason", "no complete message; the listen queue has some")
-            );
+            event!(Level::Info, "shutdown", InProgress;
+                yielded_connections = yielded,
+                reason = "no complete message; the listen queue has some");
         }
     }
 

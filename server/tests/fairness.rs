@@ -15,7 +15,6 @@ use testkit::{
     wait_until, PATIENCE, SIGTERM,
 };
 
-
 /// A persistent peer that writes `x\n` back to back, 64 KiB at a time, on
 /// one thread and reads its echoes on another, until told to stop or the
 /// server closes.
