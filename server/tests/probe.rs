@@ -83,15 +83,17 @@ fn a_server_at_its_connection_cap_is_healthy() {
     std::io::Write::write_all(&mut client, b"after the probe\n").unwrap();
     drop(idle);
     assert_eq!(testkit::read_to_end(&mut client), b"after the probe\n");
+    let (status, _) = server.stop_with(libc::SIGTERM, PATIENCE);
+    assert_eq!(status.code(), Some(0));
+    // Counted once the server has exited, when all it logged has been read.
+    server.wait_line(&["action: shutdown | result: success"], PATIENCE);
     assert_eq!(
         server
             .lines_with(&["action: accept_connections | result: success"])
             .len(),
         3,
-        "the probe's connection is logged at DEBUG only"
+        "the two idle peers and the client; the probe's connection is logged at DEBUG only"
     );
-    let (status, _) = server.stop_with(libc::SIGTERM, PATIENCE);
-    assert_eq!(status.code(), Some(0));
 }
 
 #[test]
