@@ -1,10 +1,12 @@
 //! What `make bench` runs: the project's server against two baselines, the
 //! minimal mio echo server (the practical limit of a single-threaded
 //! reactor) and an idiomatic tokio server, in alternating runs whose order
-//! rotates (so machine drift hits every variant alike); then idle memory,
-//! shutdown latency against the cost of closing the same sockets, and
-//! client exit latency. Prints a table of figures and ratios, and one JSON
-//! line per measurement.
+//! rotates (so machine drift hits every variant alike); the same over 10 to
+//! 5,000 concurrent clients; then, at 1,000 to 50,000 idle connections,
+//! memory and shutdown latency against the cost of closing the same
+//! sockets; and client exit latency. Prints a table of figures and ratios
+//! (also written to `target/bench/report.md`), one JSON line per
+//! measurement, and draws the curves as SVG charts in `target/bench/`.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -12,10 +14,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use testkit::{
-    binary, listen_backlogs, open_fds, raise_fd_limit, rss_bytes, scratch_dir, wait_until,
-    ClosedPort, Program, SIGTERM,
+    binary, listen_backlogs, raise_fd_limit, rss_bytes, scratch_dir, wait_until, ClosedPort,
+    Program, SIGTERM,
 };
 
+use crate::charts::{write_svg, Line, Panel};
+use crate::idle::IdlePeers;
 use crate::loadgen::Mode;
 use crate::stats::{median, monotonic_ns, RunReport};
 
@@ -45,27 +49,64 @@ const PERSISTENT_1024: &[(&str, &str)] = &[
 pub struct Options {
     /// Measured seconds of each load run.
     pub duration: Duration,
+    /// Load before each run's measured window (connects, caches, TIME_WAIT).
+    pub warmup: Duration,
     /// A/B pairs per load scenario.
     pub rounds: usize,
     /// Concurrent load clients.
     pub concurrency: usize,
     /// Load generator threads (each a loop of its own) for the throughput runs.
     pub load_threads: usize,
-    /// Idle connections for the memory figure.
-    pub idle_connections: usize,
     /// Repetitions of each latency measurement (the median is reported).
     pub repeats: usize,
+    /// Concurrent clients of the scaling curves.
+    pub curve_clients: Vec<usize>,
+    /// Measured window of each run of the curves.
+    pub curve_duration: Duration,
+    /// Rounds of the curves.
+    pub curve_rounds: usize,
+    /// Idle connections of the memory and shutdown figures.
+    pub idle_sizes: Vec<usize>,
+    /// Repetitions at each idle size (the median is reported).
+    pub idle_repeats: usize,
+    /// A `--quick` run: the charts say so.
+    pub quick: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             duration: Duration::from_secs(5),
+            warmup: Duration::from_secs(1),
             rounds: 3,
             concurrency: 50,
             load_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            idle_connections: 10_000,
             repeats: 7,
+            curve_clients: vec![10, 100, 1000, 5000],
+            curve_duration: Duration::from_millis(1500),
+            curve_rounds: 2,
+            idle_sizes: vec![1000, 10_000, 50_000],
+            idle_repeats: 3,
+            quick: false,
+        }
+    }
+}
+
+impl Options {
+    /// A smoke run of everything but the largest idle size, in under a
+    /// minute: every run short, one round, one repetition.
+    pub fn quick() -> Self {
+        Options {
+            duration: Duration::from_millis(400),
+            warmup: Duration::from_millis(250),
+            rounds: 1,
+            repeats: 3,
+            curve_duration: Duration::from_millis(300),
+            curve_rounds: 1,
+            idle_sizes: vec![1000, 10_000],
+            idle_repeats: 1,
+            quick: true,
+            ..Options::default()
         }
     }
 }
@@ -89,6 +130,8 @@ struct Server {
     child: Child,
     port: u16,
     _dir: PathBuf,
+    /// The project's log (its stderr); the baselines log nothing.
+    log: Option<PathBuf>,
 }
 
 impl Server {
@@ -97,7 +140,8 @@ impl Server {
     fn project(level: &str, extra: &[(&str, &str)]) -> Server {
         let port = server_port();
         let dir = scratch_dir("bench-server");
-        let log = File::create(dir.join("server.log")).expect("log file");
+        let log_path = dir.join("server.log");
+        let log = File::create(&log_path).expect("log file");
         let child = Command::new(binary("server"))
             .current_dir(&dir)
             .env_clear()
@@ -108,7 +152,9 @@ impl Server {
             .stderr(log)
             .spawn()
             .expect("start server");
-        Server::ready(child, port, dir)
+        let mut server = Server::ready(child, port, dir);
+        server.log = Some(log_path);
+        server
     }
 
     /// A baseline: `tokio-echo` or `mio-echo`.
@@ -146,6 +192,7 @@ impl Server {
             child,
             port,
             _dir: dir,
+            log: None,
         }
     }
 
@@ -156,11 +203,6 @@ impl Server {
     fn signal(&self, signal: i32) {
         // SAFETY: kill(2) on our own child.
         unsafe { libc::kill(self.pid(), signal) };
-    }
-
-    /// Open descriptors of the server process.
-    fn fd_count(&self) -> usize {
-        open_fds(self.child.id())
     }
 
     /// Resident set size in bytes.
@@ -231,7 +273,7 @@ fn load_on(port: u16, pid: i32, how: Load, options: &Options) -> RunReport {
         "--duration",
         &format!("{}ms", options.duration.as_millis()),
         "--warmup",
-        "1s",
+        &format!("{}ms", options.warmup.as_millis()),
     ]);
     match kill {
         Some((pid, after)) => command.args([
@@ -298,7 +340,8 @@ struct Row {
     tokio: String,
     ratio: String,
     target: String,
-    met: bool,
+    /// `None`: not measured (a size the machine cannot hold).
+    met: Option<bool>,
 }
 
 /// A row; `cells` are the project's figure, the minimal mio server's and tokio's.
@@ -311,7 +354,7 @@ fn row(figure: &str, cells: [String; 3], ratio: String, target: &str, met: bool)
         tokio,
         ratio,
         target: target.to_owned(),
-        met,
+        met: Some(met),
     }
 }
 
@@ -539,102 +582,280 @@ fn throughput(options: &Options, rows: &mut Vec<Row>) {
     ));
 }
 
-/// Opens `n` idle connections and waits until the server holds them all.
-fn idle_connections(server: &Server, n: usize) -> Vec<std::net::TcpStream> {
-    let base = server.fd_count();
-    let conns: Vec<_> = (0..n)
-        .map(|_| std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("idle connect"))
-        .collect();
-    let held = wait_until(PATIENCE, || server.fd_count() >= base + n);
-    assert!(
-        held,
-        "server holds {} of {n} idle connections",
-        server.fd_count() - base
-    );
-    conns
+/// What the project's log says of a shutdown.
+#[derive(Debug, Clone, Copy)]
+struct ShutdownLines {
+    /// `close_connection` lines.
+    closes: usize,
+    /// Whether the last line is `shutdown | result: success`.
+    completed: bool,
 }
 
-/// RSS per idle connection, project and baseline.
-fn memory(options: &Options, rows: &mut Vec<Row>) {
-    let per_connection = |server: Server| {
-        let before = server.rss();
-        let conns = idle_connections(&server, options.idle_connections);
-        let after = server.rss();
-        drop(conns);
-        after.saturating_sub(before) as f64 / options.idle_connections as f64
-    };
-    eprintln!("memory: {} idle connections", options.idle_connections);
-    let project = per_connection(Server::project("WARN", IDLE));
-    let baseline = per_connection(Server::tokio(false));
-    json(
-        "idle_rss_per_connection",
-        &format!(
-            "\"project_bytes\":{project:.0},\"tokio_bytes\":{baseline:.0},\"connections\":{}",
-            options.idle_connections
-        ),
-    );
-    rows.push(row(
-        &format!(
-            "RSS per idle connection ({} open)",
-            options.idle_connections
-        ),
-        [
-            format!("{project:.0} B"),
-            dash(),
-            format!("{baseline:.0} B"),
-        ],
-        format!("{:.2}x tokio", project / baseline.max(1.0)),
-        "<= 512 B",
-        project <= 512.0,
-    ));
+impl ShutdownLines {
+    fn read(log: &Path) -> ShutdownLines {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        ShutdownLines {
+            closes: text
+                .lines()
+                .filter(|l| l.contains("action: close_connection | result: success"))
+                .count(),
+            completed: text
+                .lines()
+                .last()
+                .is_some_and(|l| l.contains("action: shutdown | result: success")),
+        }
+    }
+}
+
+/// What one server did with idle connections open.
+#[derive(Debug)]
+struct IdleRun {
+    /// RSS growth per connection, bytes.
+    rss_per_connection: f64,
+    sigterm_to_exit: Duration,
+    exit_ok: bool,
+    /// The project's log, read once it exited.
+    lines: Option<ShutdownLines>,
+}
+
+/// Opens `n` idle connections to `server`, measures its RSS growth, then
+/// the time from SIGTERM to its exit.
+fn idle_run(server: Server, n: usize) -> Result<IdleRun, String> {
+    let before = server.rss();
+    let peers = IdlePeers::open(server.port, n, server.child.id())?;
+    let after = server.rss();
+    let log = server.log.clone();
+    let start = monotonic_ns();
+    server.signal(SIGTERM);
+    let (exit_ok, exited) = server.wait_exit();
+    drop(peers);
+    Ok(IdleRun {
+        rss_per_connection: after.saturating_sub(before) as f64 / n as f64,
+        sigterm_to_exit: Duration::from_nanos(exited.saturating_sub(start)),
+        exit_ok,
+        lines: log.as_deref().map(ShutdownLines::read),
+    })
 }
 
 /// The floor of a shutdown with `n` idle connections: what `close(2)` of
 /// the server's side of `n` open loopback connections takes, nothing else.
-fn close_floor(n: usize) -> Duration {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("floor listener");
-    let address = listener.local_addr().expect("floor address");
-    let mut peers = Vec::with_capacity(n);
-    let mut accepted = Vec::with_capacity(n);
-    for _ in 0..n {
-        peers.push(std::net::TcpStream::connect(address).expect("floor connect"));
-        accepted.push(listener.accept().expect("floor accept").0);
-    }
+fn close_floor(n: usize) -> Result<Duration, String> {
+    let listener = std::net::TcpListener::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    // Accepted beside the helper's connects, which wait for them batch by
+    // batch; a helper that gives up leaves the accept waiting: it times out.
+    socket2::SockRef::from(&listener)
+        .set_read_timeout(Some(PATIENCE))
+        .map_err(|e| e.to_string())?;
+    let accepter = std::thread::spawn(move || {
+        (0..n)
+            .map(|_| listener.accept().map(|(stream, _)| stream))
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(|e| format!("floor accept: {e}"))
+    });
+    let peers = IdlePeers::open(port, n, std::process::id());
+    let accepted = accepter.join().expect("floor accepter")?;
+    let _peers = peers?;
     let start = Instant::now();
     drop(accepted);
-    start.elapsed()
+    Ok(start.elapsed())
 }
 
-/// SIGTERM to exit of `server` holding 1,000 idle connections; whether it
-/// exited with status 0.
-fn sigterm_to_exit(server: Server) -> (Duration, bool) {
-    let conns = idle_connections(&server, 1000);
-    let start = monotonic_ns();
-    server.signal(SIGTERM);
-    let (ok, exited) = server.wait_exit();
-    drop(conns);
-    (Duration::from_nanos(exited - start), ok)
+/// The figures of one idle size, medians over the repetitions.
+#[derive(Debug)]
+struct IdleSize {
+    connections: usize,
+    /// Project (at WARN: no log line per connection), mio, tokio.
+    rss: [f64; 3],
+    floor: Duration,
+    /// Project (at INFO: every close logged), mio, tokio (both killed by the signal).
+    exit: [Duration; 3],
+    exit_ok: bool,
+    /// The project's log, the repetition with the fewest close lines.
+    lines: ShutdownLines,
 }
 
-/// SIGTERM-to-exit of the server with 1,000 idle connections, against the
-/// cost of closing as many sockets and against tokio (killed by SIGTERM's
-/// default action: no drain, no log); then the same with oneshot load
-/// running, and messages lost.
-fn shutdown(options: &Options, rows: &mut Vec<Row>) {
-    let (mut idle_times, mut floor_times, mut tokio_times) = (Vec::new(), Vec::new(), Vec::new());
-    let mut statuses_ok = true;
-    for _ in 0..options.repeats {
-        let (took, ok) = sigterm_to_exit(Server::project("WARN", IDLE));
-        idle_times.push(took);
-        statuses_ok &= ok;
-        floor_times.push(close_floor(1000));
-        tokio_times.push(sigterm_to_exit(Server::tokio(false)).0);
+/// Measures one idle size; `Err` says why the machine cannot.
+fn idle_size(n: usize, options: &Options) -> Result<IdleSize, String> {
+    let project_rss = idle_run(Server::project("WARN", IDLE), n)?.rss_per_connection;
+    let (mut floors, mut exits, mut rss) = (Vec::new(), [vec![], vec![], vec![]], [vec![], vec![]]);
+    let mut exit_ok = true;
+    let mut lines: Option<ShutdownLines> = None;
+    for _ in 0..options.idle_repeats {
+        let project = idle_run(Server::project("INFO", IDLE), n)?;
+        exit_ok &= project.exit_ok;
+        exits[0].push(project.sigterm_to_exit);
+        if let Some(seen) = project.lines {
+            if lines.is_none_or(|l| seen.closes < l.closes || !seen.completed) {
+                lines = Some(seen);
+            }
+        }
+        floors.push(close_floor(n)?);
+        for (i, baseline) in [Server::mio(false), Server::tokio(false)]
+            .into_iter()
+            .enumerate()
+        {
+            let run = idle_run(baseline, n)?;
+            exits[i + 1].push(run.sigterm_to_exit);
+            rss[i].push(run.rss_per_connection);
+        }
     }
-    let idle = median(idle_times);
-    let floor = median(floor_times);
-    let tokio = median(tokio_times);
+    let median_f64 = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    };
+    let [mio_rss, tokio_rss] = rss.map(median_f64);
+    Ok(IdleSize {
+        connections: n,
+        rss: [project_rss, mio_rss, tokio_rss],
+        floor: median(floors),
+        exit: exits.map(median),
+        exit_ok,
+        lines: lines.unwrap_or(ShutdownLines {
+            closes: 0,
+            completed: false,
+        }),
+    })
+}
 
+/// Descriptors a process needs to hold `n` idle connections, with room
+/// for its own files, listener and the odd probe.
+fn descriptors_for(n: usize) -> u64 {
+    n as u64 + 256
+}
+
+/// Memory per idle connection and SIGTERM→exit at each idle size, against
+/// the close floor, tokio and the minimal mio loop; whether the project's
+/// log got every line of the shutdown. A size the machine cannot hold is
+/// skipped with the reason.
+fn idle(options: &Options, fd_limit: u64, rows: &mut Vec<Row>) -> Vec<IdleSize> {
+    let mut sizes = Vec::new();
+    for &n in &options.idle_sizes {
+        let started = Instant::now();
+        eprintln!("idle: {n} connections");
+        let measured = if fd_limit < descriptors_for(n) {
+            Err(format!(
+                "the descriptor limit is {fd_limit}, below the {} a process holding {n} connections needs (raising the hard limit needs CAP_SYS_RESOURCE)",
+                descriptors_for(n)
+            ))
+        } else {
+            idle_size(n, options)
+        };
+        match measured {
+            Ok(size) => {
+                eprintln!(
+                    "idle: {n} connections took {:.0} s",
+                    started.elapsed().as_secs_f64()
+                );
+                sizes.push(size);
+            }
+            Err(why) => {
+                eprintln!("idle: {n} connections skipped: {why}");
+                rows.push(Row {
+                    met: None,
+                    ..row(
+                        &format!("idle connections, {}", thousands(n)),
+                        [why, dash(), dash()],
+                        dash(),
+                        "(measured)",
+                        false,
+                    )
+                });
+            }
+        }
+    }
+    let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
+    for size in &sizes {
+        let n = size.connections;
+        let count = thousands(n);
+        let [project, mio, tokio] = size.rss;
+        json(
+            "idle",
+            &format!(
+                "\"connections\":{n},\"rss_per_connection_bytes\":[{project:.0},{mio:.0},{tokio:.0}],\"close_floor_us\":{},\"sigterm_to_exit_us\":[{},{},{}],\"exit_status_0\":{},\"close_lines\":{},\"shutdown_line\":{}",
+                size.floor.as_micros(),
+                size.exit[0].as_micros(),
+                size.exit[1].as_micros(),
+                size.exit[2].as_micros(),
+                size.exit_ok,
+                size.lines.closes,
+                size.lines.completed
+            ),
+        );
+        rows.push(row(
+            &format!("RSS per idle connection, {count} open (project at WARN)"),
+            size.rss.map(|b| format!("{b:.0} B")),
+            format!(
+                "{:.2}x mio, {:.2}x tokio",
+                project / mio.max(1.0),
+                project / tokio.max(1.0)
+            ),
+            "<= 512 B",
+            project <= 512.0,
+        ));
+        rows.push(row(
+            &format!("close(2) of the server side of {count} idle loopback connections (the floor, median)"),
+            [ms(size.floor), dash(), dash()],
+            dash(),
+            "(figure)",
+            true,
+        ));
+        let [exit, mio_exit, tokio_exit] = size.exit;
+        let vs_floor = exit.as_secs_f64() / size.floor.as_secs_f64().max(1e-9);
+        rows.push(row(
+            &format!("server SIGTERM→exit, {count} idle connections (median; project at INFO, a line per close; baselines killed by the signal)"),
+            size.exit.map(ms),
+            format!(
+                "{vs_floor:.2}x floor, {:.2}x mio, {:.2}x tokio",
+                exit.as_secs_f64() / mio_exit.as_secs_f64().max(1e-9),
+                exit.as_secs_f64() / tokio_exit.as_secs_f64().max(1e-9)
+            ),
+            "<= 1.5x floor, < tokio",
+            vs_floor <= 1.5 && exit < tokio_exit && size.exit_ok,
+        ));
+        let all = size.lines.closes == n && size.lines.completed;
+        rows.push(row(
+            &format!("shutdown lines in the server's stderr (a file), {count} idle connections: one close_connection line each, the shutdown success line last"),
+            [
+                format!(
+                    "{} of {n}, {}",
+                    size.lines.closes,
+                    if size.lines.completed {
+                        "the success line last"
+                    } else {
+                        "**no** success line last"
+                    }
+                ),
+                dash(),
+                dash(),
+            ],
+            dash(),
+            "every line",
+            all,
+        ));
+    }
+    let project_rss = sizes.iter().map(|s| s.rss[0]);
+    let (low, high) = project_rss.fold((f64::MAX, 0.0_f64), |(lo, hi), b| (lo.min(b), hi.max(b)));
+    if sizes.len() > 1 {
+        let spread = high / low.max(1.0);
+        rows.push(row(
+            "RSS per idle connection over the sizes: largest / smallest (flat = 1.0x)",
+            [format!("{low:.0}–{high:.0} B"), dash(), dash()],
+            format!("{spread:.2}x"),
+            "<= 1.25x",
+            spread <= 1.25,
+        ));
+    }
+    sizes
+}
+
+/// SIGTERM-to-exit of the server with 1,000 idle connections and oneshot
+/// load running (the load generator itself signals it), against the close
+/// floor of as many sockets, and the messages lost.
+fn shutdown_under_load(options: &Options, rows: &mut Vec<Row>) {
+    let mut statuses_ok = true;
     let mut loaded_times = Vec::new();
+    let mut floors = Vec::new();
     let mut lost = 0;
     let load_options = Options {
         duration: Duration::from_secs(10),
@@ -642,12 +863,13 @@ fn shutdown(options: &Options, rows: &mut Vec<Row>) {
     };
     for _ in 0..options.repeats {
         let server = Server::project("WARN", IDLE);
-        let conns = idle_connections(&server, 1000);
+        let peers = IdlePeers::open(server.port, 1000, server.child.id())
+            .unwrap_or_else(|why| panic!("1,000 idle connections: {why}"));
         let pid = server.pid();
         let how = Load {
             mode: Mode::Oneshot,
             threads: 1,
-            kill: Some((pid, Duration::from_millis(1500))),
+            kill: Some((pid, options.warmup + Duration::from_millis(500))),
         };
         let port = server.port;
         let waiter = std::thread::spawn(move || server.wait_exit());
@@ -659,41 +881,26 @@ fn shutdown(options: &Options, rows: &mut Vec<Row>) {
             .expect("the load generator signalled the server");
         loaded_times.push(Duration::from_nanos(exited.saturating_sub(signalled)));
         lost += report.lost;
-        drop(conns);
+        drop(peers);
+        floors.push(close_floor(1000).unwrap_or_else(|why| panic!("close floor: {why}")));
     }
     let loaded = median(loaded_times);
+    let floor = median(floors);
     json(
-        "server_shutdown",
+        "server_shutdown_under_load",
         &format!(
-            "\"idle_median_us\":{},\"close_floor_median_us\":{},\"tokio_idle_median_us\":{},\"loaded_median_us\":{},\"lost\":{lost},\"exit_status_0\":{statuses_ok}",
-            idle.as_micros(),
-            floor.as_micros(),
-            tokio.as_micros(),
-            loaded.as_micros()
+            "\"loaded_median_us\":{},\"close_floor_median_us\":{},\"lost\":{lost},\"exit_status_0\":{statuses_ok}",
+            loaded.as_micros(),
+            floor.as_micros()
         ),
     );
-    let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
-    let vs_floor = idle.as_secs_f64() / floor.as_secs_f64().max(1e-9);
-    rows.push(row(
-        "close(2) of the server side of 1,000 idle loopback connections (the floor, median)",
-        [ms(floor), dash(), dash()],
-        dash(),
-        "(figure)",
-        true,
-    ));
-    rows.push(row(
-        "server SIGTERM→exit, 1,000 idle connections (median; tokio: killed by the signal)",
-        [ms(idle), dash(), ms(tokio)],
-        format!(
-            "{vs_floor:.2}x floor, {:.2}x tokio",
-            idle.as_secs_f64() / tokio.as_secs_f64().max(1e-9)
-        ),
-        "<= 1.2x floor, < tokio",
-        vs_floor <= 1.2 && idle < tokio && statuses_ok,
-    ));
     rows.push(row(
         "server SIGTERM→exit, 1,000 idle + oneshot load, 1 load thread (median)",
-        [ms(loaded), dash(), dash()],
+        [
+            format!("{:.2} ms", loaded.as_secs_f64() * 1e3),
+            dash(),
+            dash(),
+        ],
         format!(
             "{:.2}x floor",
             loaded.as_secs_f64() / floor.as_secs_f64().max(1e-9)
@@ -710,6 +917,201 @@ fn shutdown(options: &Options, rows: &mut Vec<Row>) {
     ));
 }
 
+/// 50000 as "50,000".
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// One point of a scaling curve: the three servers at one client count.
+#[derive(Debug)]
+struct CurvePoint {
+    clients: usize,
+    /// Project, mio, tokio.
+    series: [Series; 3],
+}
+
+/// Throughput and p99 latency of the three servers over the concurrent
+/// client counts, for both protocols; the errors at the largest count.
+fn curves(options: &Options, rows: &mut Vec<Row>) -> Vec<(Mode, Vec<CurvePoint>)> {
+    let mut curves = Vec::new();
+    for mode in [Mode::Oneshot, Mode::Persistent] {
+        let name = mode_name(mode);
+        let persistent = mode == Mode::Persistent;
+        let project_env = if persistent {
+            PERSISTENT_1024
+        } else {
+            BACKLOG_1024
+        };
+        let mut points = Vec::new();
+        for &clients in &options.curve_clients {
+            let at = Options {
+                concurrency: clients,
+                duration: options.curve_duration,
+                rounds: options.curve_rounds,
+                ..options.clone()
+            };
+            let series = <[Series; 3]>::try_from(rounds(
+                &format!("{name}, {clients} clients"),
+                &at,
+                Load::new(mode, options.load_threads),
+                &[
+                    &|| Server::project("WARN", project_env),
+                    &|| Server::mio(persistent),
+                    &|| Server::tokio(persistent),
+                ],
+            ))
+            .expect("three series");
+            for (server, s) in ["project", "mio", "tokio"].iter().zip(&series) {
+                json_series(&format!("{name}_{clients}_clients_{server}"), s);
+            }
+            points.push(CurvePoint { clients, series });
+        }
+        for point in &points {
+            let [project, mio, tokio] = &point.series;
+            let count = thousands(point.clients);
+            let (cells, _, ratio) = rates(project, mio, tokio);
+            rows.push(row(
+                &format!("{name} msgs/s, {count} concurrent clients"),
+                cells,
+                ratio,
+                "(curve)",
+                true,
+            ));
+            let p99 = |s: &Series| s.p99_us() as f64;
+            rows.push(row(
+                &format!("{name} p99 latency, {count} concurrent clients"),
+                [project, mio, tokio].map(|s| format!("{} µs", s.p99_us())),
+                format!(
+                    "{:.2}x mio, {:.2}x tokio",
+                    p99(project) / p99(mio).max(1.0),
+                    p99(project) / p99(tokio).max(1.0)
+                ),
+                "(curve)",
+                true,
+            ));
+        }
+        if let Some(largest) = points.last() {
+            let [project, mio, tokio] = &largest.series;
+            let failed =
+                |s: &Series| format!("{} ({} stalled connects)", s.errors(), s.stalled_connects());
+            rows.push(row(
+                &format!(
+                    "{name} failed exchanges (wrong or missing echo, reset) at {} concurrent clients",
+                    thousands(largest.clients)
+                ),
+                [project, mio, tokio].map(failed),
+                dash(),
+                "0 (project)",
+                project.errors() == 0,
+            ));
+        }
+        curves.push((mode, points));
+    }
+    curves
+}
+
+fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Oneshot => "oneshot",
+        Mode::Persistent => "persistent",
+    }
+}
+
+const SERVERS: [&str; 3] = ["project", "minimal mio", "tokio"];
+
+/// The curves and the idle figures as SVG charts in `dir`.
+fn charts(dir: &Path, curves: &[(Mode, Vec<CurvePoint>)], idle: &[IdleSize], quick: bool) {
+    let note = if quick {
+        " (--quick: short runs, noisy)"
+    } else {
+        ""
+    };
+    let lines = |value: &dyn Fn(usize, &CurvePoint) -> f64, points: &[CurvePoint]| {
+        SERVERS
+            .iter()
+            .enumerate()
+            .map(|(i, label)| Line {
+                label: (*label).to_owned(),
+                points: points
+                    .iter()
+                    .map(|p| (p.clients as f64, value(i, p)))
+                    .collect(),
+            })
+            .collect::<Vec<_>>()
+    };
+    let clients = "concurrent clients".to_owned();
+    for (mode, points) in curves {
+        let name = mode_name(*mode);
+        let panels = [
+            Panel {
+                title: "throughput".into(),
+                x_label: clients.clone(),
+                y_label: "messages per second".into(),
+                lines: lines(&|i, p| p.series[i].rate(), points),
+            },
+            Panel {
+                title: "p99 latency".into(),
+                x_label: clients.clone(),
+                y_label: "ms".into(),
+                lines: lines(&|i, p| p.series[i].p99_us() as f64 / 1e3, points),
+            },
+        ];
+        save(
+            &dir.join(format!("scaling-{name}.svg")),
+            &format!("{name} echo over loopback{note}"),
+            &panels,
+        );
+    }
+    let idle_line = |label: &str, value: &dyn Fn(&IdleSize) -> f64| Line {
+        label: label.to_owned(),
+        points: idle
+            .iter()
+            .map(|s| (s.connections as f64, value(s)))
+            .collect(),
+    };
+    let connections = "idle connections".to_owned();
+    let panels = [
+        Panel {
+            title: "RSS per idle connection".into(),
+            x_label: connections.clone(),
+            y_label: "bytes".into(),
+            lines: (0..3)
+                .map(|i| idle_line(SERVERS[i], &|s| s.rss[i]))
+                .collect(),
+        },
+        Panel {
+            title: "SIGTERM to exit".into(),
+            x_label: connections,
+            y_label: "ms".into(),
+            lines: (0..3)
+                .map(|i| idle_line(SERVERS[i], &|s| s.exit[i].as_secs_f64() * 1e3))
+                .chain([idle_line("close(2) floor", &|s| {
+                    s.floor.as_secs_f64() * 1e3
+                })])
+                .collect(),
+        },
+    ];
+    save(
+        &dir.join("idle.svg"),
+        &format!("idle connections{note}"),
+        &panels,
+    );
+}
+
+fn save(path: &Path, caption: &str, panels: &[Panel]) {
+    match write_svg(path, caption, panels) {
+        Ok(()) => eprintln!("bench: wrote {}", path.display()),
+        Err(e) => eprintln!("bench: chart not written: {e}"),
+    }
+}
 /// SIGTERM-to-exit of the client while it waits a 10 s period and while it
 /// retries connecting.
 fn client_exit(options: &Options, rows: &mut Vec<Row>) {
@@ -773,23 +1175,33 @@ fn client_exit(options: &Options, rows: &mut Vec<Row>) {
     }
 }
 
-/// Runs everything and prints the table; returns whether every target held.
-pub fn run(options: &Options, report_path: &Path) -> bool {
-    // The idle-connection figures hold that many sockets in the server and
-    // as many in this process; children inherit the limit.
-    let limit = raise_fd_limit(65_536);
-    let needed = options.idle_connections as u64 + 1024;
-    if limit < needed {
-        eprintln!(
-            "descriptor limit {limit} is below the {needed} the idle-connection figures need"
-        );
-    }
+/// Runs everything, prints the table and writes it with the charts into
+/// `out`; returns whether every target held (a size not measured counts
+/// as not held).
+pub fn run(options: &Options, out: &Path) -> bool {
+    // The idle figures hold that many sockets in the server, in the helper
+    // that connects and in this process (the close floor); children
+    // inherit the limit. 65,536 leaves room for the load generator's own.
+    let largest = options.idle_sizes.iter().copied().max().unwrap_or(0);
+    let fd_limit = raise_fd_limit(descriptors_for(largest).max(65_536));
     let started = Instant::now();
     let mut rows = Vec::new();
+    let section = |name: &str, from: Instant| {
+        eprintln!("bench: {name} took {:.0} s", from.elapsed().as_secs_f64());
+    };
+    let at = Instant::now();
     throughput(options, &mut rows);
-    memory(options, &mut rows);
-    shutdown(options, &mut rows);
+    section("throughput at 50 clients", at);
+    let at = Instant::now();
+    let curves = curves(options, &mut rows);
+    section("scaling curves", at);
+    let at = Instant::now();
+    let idle = idle(options, fd_limit, &mut rows);
+    section("idle connections", at);
+    let at = Instant::now();
+    shutdown_under_load(options, &mut rows);
     client_exit(options, &mut rows);
+    section("shutdown under load and client exit", at);
 
     let mut table = String::from(
         "| figure | project | minimal mio | tokio | project's ratio | target | met |\n|---|---|---|---|---|---|---|\n",
@@ -803,26 +1215,37 @@ pub fn run(options: &Options, report_path: &Path) -> bool {
             r.tokio,
             r.ratio,
             r.target,
-            if r.met { "yes" } else { "**no**" }
+            match r.met {
+                Some(true) => "yes",
+                Some(false) => "**no**",
+                None => "not measured",
+            }
         ));
     }
     let machine = format!(
-        "{} cores, {}; {} concurrent load clients on {} load generator threads unless a row says otherwise, {} s per run after 1 s warm-up, {} rounds of alternating runs in rotating order; took {:.0} s",
+        "{}{} cores, {}; {} concurrent load clients on {} load generator threads unless a row says otherwise, {} ms per run after {} ms of warm-up, {} rounds of alternating runs in rotating order; curves: {} ms per run, {} rounds; idle sizes: {} repetitions; took {:.0} s",
+        if options.quick { "`--quick` run. " } else { "" },
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         cpu_model(),
         options.concurrency,
         options.load_threads,
-        options.duration.as_secs(),
+        options.duration.as_millis(),
+        options.warmup.as_millis(),
         options.rounds,
+        options.curve_duration.as_millis(),
+        options.curve_rounds,
+        options.idle_repeats,
         started.elapsed().as_secs_f64()
     );
     let text = format!("{table}\n{machine}\n");
     println!("\n{text}");
-    if let Some(dir) = report_path.parent() {
-        let _ = std::fs::create_dir_all(dir);
+    let _ = std::fs::create_dir_all(out);
+    let report = out.join("report.md");
+    if let Err(e) = std::fs::write(&report, &text) {
+        eprintln!("bench: {}: {e}", report.display());
     }
-    let _ = std::fs::write(report_path, &text);
-    rows.iter().all(|r| r.met)
+    charts(out, &curves, &idle, options.quick);
+    rows.iter().all(|r| r.met == Some(true))
 }
 
 fn cpu_model() -> String {

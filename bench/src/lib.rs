@@ -7,11 +7,17 @@
 //! - [`loadgen`]: the load generator (a reactor handler), binary `loadgen`.
 //! - [`stats`]: percentiles and the JSON line each run prints.
 //! - [`harness`]: what `make bench` runs (binary `bench`): A/B/A/B runs,
-//!   server CPU per message, shutdown latency against the close floor,
-//!   memory per idle connection, client exit latency.
+//!   server CPU per message, the scaling curves over concurrent clients,
+//!   memory per idle connection and shutdown latency against the close
+//!   floor over idle sizes, client exit latency.
+//! - [`idle`]: idle connections by the ten thousand, held by a helper
+//!   process (binary `idle-peers`).
+//! - [`charts`]: the curves as SVG charts.
 //! - `src/bin/mio-echo.rs`: the minimal mio server, no logging, no deadlines.
 //! - `src/bin/tokio-echo.rs`: the tokio server.
 
+pub mod charts;
 pub mod harness;
+pub mod idle;
 pub mod loadgen;
 pub mod stats;
