@@ -22,7 +22,7 @@ E2E_COMPOSE_FLAVOURS := $(shell docker-compose version >/dev/null 2>&1 && echo v
 .PHONY: lint test-rust test bench builder-image docker-image docker-compose-up \
 	docker-compose-down docker-compose-logs busybox-image test-docker docker-timings
 
-# The local multi-node swarm of `make cluster-up` (README "Across several
+# The local multi-node swarm of `make cluster-up` (docs/swarm.md "Across several
 # nodes"): its name (of its nodes, network and volumes), its shape, and where
 # its state and manager sockets live (untracked).
 CLUSTER ?= tp0-cluster
@@ -60,8 +60,8 @@ test-rust:
 
 # End-to-end tests against the real Docker engine (see docker-e2e/), one at a
 # time (they start containers and stop them with signals), once under each
-# compose flavour the machine has; the Swarm and Podman tests (`swarm_*`,
-# `podman_*`), which use no compose, run once.
+# compose flavour the machine has; the Swarm, cluster and Podman tests
+# (`swarm_*`, `cluster_*`, `podman_*`), which use no compose, run once.
 test-docker: docker-image busybox-image
 	@if [ -z "$(strip $(E2E_COMPOSE_FLAVOURS))" ]; then \
 		echo "test-docker: neither docker-compose nor docker compose is installed" >&2; exit 1; \
@@ -103,7 +103,7 @@ docker-compose-down:
 docker-compose-logs:
 	$(DOCKER_COMPOSE) logs -f
 
-# Image build and start-up times (README "Docker workflow"), measured on a
+# Image build and start-up times (docs/docker.md), measured on a
 # copy of the tree so the working tree is never touched.
 docker-timings: builder-image
 	@sh scripts/docker-timings.sh
@@ -113,7 +113,7 @@ docker-timings: builder-image
 busybox-image:
 	@sh scripts/busybox-image.sh $(BUSYBOX_IMAGE)
 
-# Benchmarks (see README "Performance"): release builds, then the harness.
+# Benchmarks (docs/performance.md): release builds, then the harness.
 # As root it runs in a network namespace of its own: a fresh loopback with no
 # connection tracking, so the host's conntrack table (which Docker's rules
 # enable) neither fills up with a run's TIME_WAIT entries nor drops packets.
@@ -126,7 +126,7 @@ bench:
 		./target/release/bench $(BENCH_ARGS); \
 	fi
 
-# --- Docker Swarm (README "Docker Swarm"): the same images as a stack. ---
+# --- Docker Swarm (docs/swarm.md): the same images as a stack. ---
 # The stack's name, its replicas, and where its file and configs are staged
 # (untracked): the stack file sits beside copies of server/config.ini and
 # client/config.yaml, which it names by their content.
@@ -179,7 +179,7 @@ swarm-scale:
 swarm-down:
 	@STACK=$(STACK) SWARM_WAIT=$(SWARM_WAIT) SWARM_MARK=$(SWARM_MARK) sh scripts/swarm-down.sh
 
-# --- A local multi-node swarm (README "Across several nodes"). ---
+# --- A local multi-node swarm (docs/swarm.md "Across several nodes"). ---
 
 .PHONY: node-image cluster-up cluster-down
 

@@ -20,6 +20,9 @@ me=generar-compose.sh
 here=$(cd -- "$(dirname -- "$0")" && pwd)
 image=${COMPOSE_GEN_IMAGE:-tp0-compose-gen:latest}
 
+if ! docker image inspect "$image" >/dev/null 2>&1; then
+    echo "$me: building the generator image $image (the first time, it is compiled from source inside Docker: a few minutes)" >&2
+fi
 if ! build_log=$(docker build -q -f "$here/compose-gen/Dockerfile" -t "$image" "$here" 2>&1); then
     printf '%s\n' "$build_log" >&2
     echo "$me: cannot build the generator image $image" >&2
