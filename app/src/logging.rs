@@ -100,12 +100,17 @@ impl Output {
 
     /// Queues one line (cut to [`MAX_LINE`]), or drops it when what waits
     /// is at the limit in force; returns whether the writer should start on
-    /// the queue now ([`HANDOFF`]).
-    fn push(&mut self, line: &[u8], now: Instant) -> bool {
+    /// the queue now ([`HANDOFF`]). `now` is read only when the line would
+    /// take what waits past [`BUFFER_LIMIT`]: the common line costs no clock.
+    fn push(&mut self, line: &[u8], now: impl FnOnce() -> Instant) -> bool {
         let line = cut_to_max_line(line);
-        let limit = self.limit(now);
-        let room = limit.saturating_sub(self.in_flight + self.queued.len());
-        if self.dropped > 0 || line.len() > room {
+        let waiting = self.in_flight + self.queued.len() + line.len();
+        let limit = if waiting <= BUFFER_LIMIT {
+            BUFFER_LIMIT
+        } else {
+            self.limit(now())
+        };
+        if self.dropped > 0 || waiting > limit {
             if self.dropped == 0 {
                 self.dropped_at_limit = limit;
             }
@@ -191,7 +196,7 @@ impl Write for Queue {
     fn write(&mut self, line: &[u8]) -> io::Result<usize> {
         // env_logger hands over each formatted line in one call.
         let mut output = lock_output();
-        if output.push(line, Instant::now()) {
+        if output.push(line, Instant::now) {
             output.flushed = true;
             WORK.notify_one();
         }
@@ -475,7 +480,7 @@ mod tests {
         let line = vec![b'x'; 1024];
         let fit = BUFFER_LIMIT / line.len();
         for _ in 0..fit {
-            output.push(&line, now);
+            output.push(&line, || now);
         }
         assert_eq!(output.queued.len(), fit * line.len());
         // The writer takes the batch and blocks on it, writing nothing for
@@ -483,11 +488,11 @@ mod tests {
         output.in_flight = std::mem::take(&mut output.queued).len();
         output.progress_at = Some(now);
         let later = now + STALL;
-        output.push(b"short\n", later);
-        output.push(b"later\n", later);
+        output.push(b"short\n", || later);
+        output.push(b"later\n", || later);
         assert_eq!((output.dropped, output.queued.len()), (2, 0));
         output.batch_written(UNIX_EPOCH);
-        output.push(b"after\n", later);
+        output.push(b"after\n", || later);
         let text = String::from_utf8(output.queued.clone()).unwrap();
         assert_eq!(
             text,
@@ -505,8 +510,8 @@ mod tests {
         let now = Instant::now();
         output.in_flight = BUFFER_LIMIT - 10;
         output.progress_at = Some(now);
-        output.push(&[b'y'; 20], now + STALL);
-        output.push(b"tiny\n", now); // would fit, but would land ahead of the report
+        output.push(&[b'y'; 20], || now + STALL);
+        output.push(b"tiny\n", || now); // would fit, but would land ahead of the report
         assert_eq!((output.dropped, output.queued.len()), (2, 0));
     }
 
@@ -520,14 +525,14 @@ mod tests {
         let line = vec![b'x'; 1000];
         let mut handoffs = 0;
         for _ in 0..10_000 {
-            handoffs += usize::from(output.push(&line, now + STALL / 2));
+            handoffs += usize::from(output.push(&line, || now + STALL / 2));
         }
         assert_eq!(output.dropped, 0);
         assert_eq!(output.queued.len(), 10_000 * 1000);
         assert!(handoffs > 0, "the writer is started before the turn ends");
         // Memory stays bounded even so.
         output.in_flight = HARD_LIMIT - output.queued.len();
-        output.push(&line, now);
+        output.push(&line, || now);
         assert_eq!(output.dropped, 1);
         output.batch_written(UNIX_EPOCH);
         let text = String::from_utf8_lossy(&output.queued);
@@ -546,7 +551,7 @@ mod tests {
         // One byte, then two-byte characters: MAX_LINE falls inside one.
         let mut long = format!("a{}", "é".repeat(MAX_LINE)).into_bytes();
         long.push(b'\n');
-        output.push(&long, Instant::now());
+        output.push(&long, Instant::now);
         assert_eq!(output.dropped, 0);
         let text = String::from_utf8(output.queued.clone()).expect("cut at a character boundary");
         assert!(text.len() < MAX_LINE + 100);
@@ -560,7 +565,7 @@ mod tests {
             &text[text.len() - 80..]
         );
         assert_eq!(text.matches('\n').count(), 1);
-        output.push(b"next\n", Instant::now());
+        output.push(b"next\n", Instant::now);
         assert!(output.queued.ends_with(b"next\n"));
     }
 

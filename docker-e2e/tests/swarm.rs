@@ -293,16 +293,6 @@ fn swarm_stack_rm_while_clients_run_every_task_exits_0_with_its_shutdown_lines()
     }
 }
 
-/// Runs `make args` from the repository root, bounded.
-fn make(args: &[&str]) -> std::process::Output {
-    let mut command = std::process::Command::new("make");
-    command
-        .current_dir(repo_root())
-        .arg("--no-print-directory")
-        .args(args);
-    run_command(command)
-}
-
 /// `make swarm-down` for the make test's stack, on drop (even on failure).
 struct MakeDown(Vec<String>);
 
@@ -310,7 +300,7 @@ impl Drop for MakeDown {
     fn drop(&mut self) {
         let mut args = vec!["swarm-down"];
         args.extend(self.0.iter().map(String::as_str));
-        let _ = make(&args);
+        let _ = make_at(None, &args, COMMAND_TIMEOUT);
     }
 }
 
@@ -331,12 +321,8 @@ fn swarm_make_targets_deploy_roll_scale_and_take_the_stack_down() {
         let mut args: Vec<&str> = vec![target];
         args.extend(vars.iter().map(String::as_str));
         args.extend(extra);
-        let out = make(&args);
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = make_at(None, &args, COMMAND_TIMEOUT);
+        let text = printed(&out);
         assert!(out.status.success(), "make {args:?}:\n{text}");
         text
     };
