@@ -7,8 +7,8 @@
 //!   Reactor::run(handler):
 //!     loop {
 //!       handler.finished()?        -> return the outcome
-//!       timeout = handler.next_deadline() - now   (timers live here, nobody sleeps;
-//!                                                  a deadline already due: 0, more work ready)
+//!       timeout = 0 if handler.has_ready_work()   (work it stopped short of, to be fair)
+//!                 else handler.next_deadline() - now   (timers live here, nobody sleeps)
 //!       before_poll()              (the program's hook: its log lines go out)
 //!       poll(timeout)              (EINTR is routine: poll again)
 //!       for each event:
@@ -20,6 +20,7 @@
 //!         WAKER   -> handler.on_wake()      (a helper thread has a result)
 //!         other   -> handler.on_ready(event) (listeners, connections: the handler's tokens)
 //!       handler.on_timers(now)     (fire whatever deadline has passed)
+//!       handler.on_ready_work(now) if handler.has_ready_work()
 //!     }
 //! ```
 //!
@@ -27,9 +28,9 @@
 //! source until `WouldBlock`, and must tolerate spurious events and events naming a token it
 //! has already closed earlier in the same batch. A handler that stops short
 //! of `WouldBlock` to be fair to its other sources hears nothing more from
-//! that one: it remembers the work itself and says so with a deadline that is
-//! already due, so the next poll only collects what else is ready and
-//! `on_timers` runs at once.
+//! that one: it remembers the work itself and says so in
+//! [`Handler::has_ready_work`]; the next poll then only collects what else is
+//! ready, without waiting, and [`Handler::on_ready_work`] does the rest.
 
 use std::io;
 use std::os::raw::c_int;
@@ -84,9 +85,18 @@ pub trait Handler {
     fn on_timers(&mut self, registry: &Registry, now: Instant);
 
     /// The earliest pending deadline, if any; the loop never waits past it.
-    /// One already due (`Instant::now()` will do) makes the poll return at
-    /// once: how a handler with work still ready keeps the loop turning.
     fn next_deadline(&self) -> Option<Instant>;
+
+    /// Whether the handler stopped short of `WouldBlock` on some source to be
+    /// fair to the others and has that work left: the next poll does not
+    /// wait, and [`Handler::on_ready_work`] runs after the turn's events.
+    fn has_ready_work(&self) -> bool {
+        false
+    }
+
+    /// Does (a fair share of) the work [`Handler::has_ready_work`] reported,
+    /// after the turn's events and timers.
+    fn on_ready_work(&mut self, _registry: &Registry, _now: Instant) {}
 
     /// `Some(outcome)` once the handler has nothing left to do.
     fn finished(&mut self) -> Option<Self::Outcome>;
@@ -158,9 +168,13 @@ impl Reactor {
             if let Some(outcome) = handler.finished() {
                 return Ok(outcome);
             }
-            let timeout = handler
-                .next_deadline()
-                .map(|deadline| timeout_until(deadline, Instant::now()));
+            let timeout = if handler.has_ready_work() {
+                Some(Duration::ZERO)
+            } else {
+                handler
+                    .next_deadline()
+                    .map(|deadline| timeout_until(deadline, Instant::now()))
+            };
             // What the turn produced (log lines) goes out before the loop blocks.
             (self.before_poll)();
             match self.poll.poll(&mut self.events, timeout) {
@@ -188,7 +202,11 @@ impl Reactor {
                     _ => handler.on_ready(registry, event),
                 }
             }
-            handler.on_timers(registry, Instant::now());
+            let now = Instant::now();
+            handler.on_timers(registry, now);
+            if handler.has_ready_work() {
+                handler.on_ready_work(registry, now);
+            }
         }
     }
 }

@@ -27,7 +27,7 @@ use std::time::Instant;
 
 use app::program::{log_ignored_signal, Reloader};
 use app::{event, LogLine, Outcome};
-use log::{debug, info, log, Level};
+use log::{info, Level};
 use reactor::deadlines::Deadlines;
 use reactor::mio::event::Event;
 use reactor::mio::net::TcpStream;
@@ -210,30 +210,38 @@ impl Handler for EchoServer {
         self.accept_waiting(registry, now);
         // Once per turn of the loop, after every event that may have released bytes.
         self.resume_parked(registry, now);
-        self.drive_ready(registry, now);
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        let now = Instant::now();
         let (grace_ends, slots_yield) = match self.state {
             State::ShuttingDown {
                 deadline,
                 slots_yield_at,
-            } => (Some(deadline), Some(slots_yield_at).filter(|&at| at > now)),
+            } => {
+                // Once passed, yielding is checked every turn, not awaited.
+                let ahead = Some(slots_yield_at).filter(|&at| at > Instant::now());
+                (Some(deadline), ahead)
+            }
             _ => (None, None),
         };
-        // Work is ready now: the poll only collects what else happened.
-        let ready = (!self.ready.is_empty()).then_some(now);
         [
             self.deadlines.next(),
             self.accept.deadline(),
             grace_ends,
             slots_yield,
-            ready,
         ]
         .into_iter()
         .flatten()
         .min()
+    }
+
+    /// Connections that spent their share of a drive with more work ready.
+    fn has_ready_work(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    fn on_ready_work(&mut self, registry: &Registry, now: Instant) {
+        self.drive_ready(registry, now);
     }
 
     fn finished(&mut self) -> Option<()> {
@@ -360,21 +368,16 @@ impl EchoServer {
             self.budget.held()
         );
         if let Some(Failure { action, error }) = failure {
-            log!(
-                conn.peer.level(Level::Warn),
-                "{}",
-                LogLine::new(action, Outcome::Fail)
-                    .field("ip", conn.peer.ip)
-                    .field("error", error)
-            );
+            event!(conn.peer.level(Level::Warn), action, Fail; ip = conn.peer.ip, error = error);
         }
-        let line = || LogLine::new("close_connection", Outcome::Success).field("ip", conn.peer.ip);
-        if self.state != State::Serving {
-            self.closed_in_shutdown += 1;
-            info!("{}", line());
+        // Each close is logged at shutdown (the contract); before, at DEBUG.
+        let level = if self.state == State::Serving {
+            Level::Debug
         } else {
-            debug!("{}", line());
-        }
+            self.closed_in_shutdown += 1;
+            Level::Info
+        };
+        event!(level, "close_connection", Success; ip = conn.peer.ip);
         drop(conn);
         self.accept.slot_freed();
     }
