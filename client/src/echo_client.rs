@@ -130,8 +130,6 @@ struct Connect {
     /// The connects in flight, each registered under the token of its
     /// address's position in `addrs`.
     racing: Vec<Racer>,
-    /// Why the last address of this round failed, if one did.
-    failed: Option<String>,
 }
 
 /// One connect in flight.
@@ -173,8 +171,7 @@ impl Connect {
     /// Notes why an address failed: what the final line reports if the
     /// window ends while the others still wait.
     fn fail(&mut self, why: String) {
-        self.attempts.last_error = Some(why.clone());
-        self.failed = Some(why);
+        self.attempts.last_error = Some(why);
     }
 
     /// Closes every connect in flight; returns the addresses they were to.
@@ -194,6 +191,9 @@ impl Connect {
 #[derive(Debug)]
 struct Exchange {
     stream: TcpStream,
+    /// The token the stream won its race under; events for the others,
+    /// closed in the same batch, are stale.
+    token: Token,
     /// Bytes of the message already written.
     sent: usize,
     answer: LineFramer,
@@ -331,11 +331,10 @@ impl EchoClient {
             Ok(addrs) => {
                 let connect = Connect {
                     attempts,
-                    addrs,
+                    addrs: interleave_families(addrs),
                     next: 0,
                     next_start: now,
                     racing: Vec::new(),
-                    failed: None,
                 };
                 self.race(registry, now, connect)
             }
@@ -350,10 +349,12 @@ impl EchoClient {
     /// a failure); once every address has failed, waits to try again.
     fn race(&mut self, registry: &Registry, now: Instant, mut connect: Connect) -> Phase {
         if connect.racing.is_empty() && !connect.start_next(registry, now) {
-            // None tried at all means the name had none.
-            let why = connect
-                .failed
-                .unwrap_or_else(|| "name has no address".into());
+            // Every address of this round failed, each noted as the last
+            // error in turn; none at all means the name had none.
+            let why = match connect.attempts.last_error.take() {
+                Some(why) if !connect.addrs.is_empty() => why,
+                _ => "name has no address".into(),
+            };
             return self.retry(now, connect.attempts, why);
         }
         Phase::Connecting(connect)
@@ -396,6 +397,7 @@ impl EchoClient {
                 connect.close_all(registry);
                 let exchange = Exchange {
                     stream: winner.stream,
+                    token: Token(winner.index),
                     sent: 0,
                     answer: LineFramer::new(MAX_ANSWER),
                     until: now + self.config.response_timeout.duration,
@@ -512,6 +514,24 @@ impl EchoClient {
     }
 }
 
+/// The resolver's addresses with the two families taking turns, the first
+/// address's family first (RFC 8305, section 4): a name with several dead
+/// IPv6 addresses reaches its first IPv4 one after one stagger, not several.
+fn interleave_families(addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
+    let first_v6 = addrs.first().is_some_and(SocketAddr::is_ipv6);
+    let (mut first, mut second): (Vec<_>, Vec<_>) =
+        addrs.into_iter().partition(|a| a.is_ipv6() == first_v6);
+    let mut out = Vec::with_capacity(first.len() + second.len());
+    first.reverse();
+    second.reverse();
+    while let Some(a) = first.pop() {
+        out.push(a);
+        out.extend(second.pop());
+    }
+    out.extend(second.into_iter().rev());
+    out
+}
+
 /// `a, b, c`: addresses in a line.
 fn list(addrs: &[SocketAddr]) -> String {
     let shown: Vec<String> = addrs.iter().map(SocketAddr::to_string).collect();
@@ -542,7 +562,9 @@ impl Handler for EchoClient {
         let now = Instant::now();
         self.step(|client, phase| match phase {
             Phase::Connecting(connect) => client.connecting(registry, now, connect, event.token()),
-            Phase::Exchanging(exchange) => client.exchanging(registry, now, exchange),
+            Phase::Exchanging(exchange) if exchange.token == event.token() => {
+                client.exchanging(registry, now, exchange)
+            }
             other => other, // a stale event for a socket already closed
         });
     }
@@ -627,6 +649,22 @@ mod tests {
     }
 
     #[test]
+    fn address_families_take_turns_the_first_one_first() {
+        let v6 = |n: u16| SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, n], 1));
+        let v4 = |n: u8| SocketAddr::from(([127, 0, 0, n], 1));
+        assert_eq!(
+            interleave_families(vec![v6(1), v6(2), v6(3), v4(1), v4(2)]),
+            [v6(1), v4(1), v6(2), v4(2), v6(3)]
+        );
+        assert_eq!(
+            interleave_families(vec![v4(1), v6(1), v6(2), v6(3)]),
+            [v4(1), v6(1), v6(2), v6(3)]
+        );
+        assert_eq!(interleave_families(vec![v4(1), v4(2)]), [v4(1), v4(2)]);
+        assert!(interleave_families(Vec::new()).is_empty());
+    }
+
+    #[test]
     fn the_next_address_is_due_after_the_stagger_until_all_are_started() {
         let now = Instant::now();
         let mut connect = Connect {
@@ -635,7 +673,6 @@ mod tests {
             next: 1,
             next_start: now + STAGGER,
             racing: Vec::new(),
-            failed: None,
         };
         assert_eq!(connect.deadline(), now + STAGGER);
         connect.attempts.window_ends = now + Duration::from_millis(100);
