@@ -290,7 +290,7 @@ pub fn flush_before_exit(budget: Duration) {
             return;
         };
         output = WRITTEN
-            .wait_timeout(output, left.min(budget))
+            .wait_timeout(output, left)
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .0;
     }
@@ -299,7 +299,8 @@ pub fn flush_before_exit(budget: Duration) {
 /// Longest [`flush_before_exit`] waits for a writer that keeps moving.
 pub const EXIT_WAIT_CAP: Duration = Duration::from_millis(300);
 
-/// The writer thread: takes each flushed batch and writes it in one go.
+/// The writer thread: takes each flushed batch and writes it in pieces of
+/// [`WRITE_PIECE`], noting its progress after each.
 fn write_batches() {
     let mut batch = Vec::new();
     let mut output = lock_output();
@@ -320,6 +321,8 @@ fn write_batches() {
             WRITTEN.notify_all();
         }
         batch.clear();
+        // A burst (a shutdown's close lines) must not keep megabytes for good.
+        batch.shrink_to(4 * HANDOFF);
         output = lock_output();
         output.batch_written(SystemTime::now());
         WRITTEN.notify_all();

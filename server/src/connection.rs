@@ -43,11 +43,11 @@ const LINGER: Duration = Duration::from_millis(500);
 /// 0.91 µs of server CPU per message unbounded, 0.96 µs at 128, 1.08 µs at
 /// 64, 1.45 µs at 16. 128 echoes take about 0.1 ms, which is what a newcomer
 /// waits per busy connection (tokio's cooperative budget is 128 too).
-pub const MESSAGES_PER_DRIVE: u32 = 128;
+const MESSAGES_PER_DRIVE: u32 = 128;
 /// Bytes one drive may move (read, written or discarded) before yielding,
 /// for the same reason: one full read of the loop's 64 KiB buffer, or as
 /// much of a large echo, then the others' turn.
-pub const BYTES_PER_DRIVE: usize = 64 * 1024;
+const BYTES_PER_DRIVE: usize = 64 * 1024;
 
 /// Names one connection: its slab key (also its token) and a serial number
 /// that tells it from an earlier connection under the same key, so that a
@@ -97,7 +97,7 @@ impl Peer {
 
 /// Where a connection is in its exchange.
 #[derive(Debug)]
-pub enum Phase {
+enum Phase {
     /// Waiting for a complete message.
     Reading,
     /// Sending the echo; `sent` bytes are already out.

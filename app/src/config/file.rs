@@ -23,9 +23,9 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// taken again once the file is read. The classic reserved-descriptor trick.
 static SPARE: Mutex<Option<File>> = Mutex::new(None);
 
-/// Takes the reserve descriptor if it is not held; called at start-up and
-/// after each read. Without one (none to be had) reads simply go without.
-pub fn reserve_descriptor() {
+/// Takes the reserve descriptor if it is not held; called after each read.
+/// Without one (none to be had) reads simply go without.
+fn reserve_descriptor() {
     let mut spare = SPARE.lock().unwrap_or_else(|e| e.into_inner());
     if spare.is_none() {
         *spare = File::open("/dev/null").ok();
