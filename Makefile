@@ -7,7 +7,7 @@ RUST_IMAGE := $(shell sed -n 's/^ARG RUST_IMAGE=//p' server/Dockerfile)
 
 # Docker Compose: the v2 plugin where the machine has it, else docker-compose v1.
 ifeq ($(origin COMPOSE), undefined)
-COMPOSE := $(shell docker compose version >/dev/null 2>&1 && echo 'docker compose' || echo docker-compose)
+COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo 'docker compose' || echo docker-compose)
 endif
 # The compose file has no `name:` (docker-compose v1 rejects it): the project
 # name comes from here, so the network is always $(PROJECT)_testing_net.
@@ -16,7 +16,7 @@ COMPOSE_YAML ?= docker-compose-dev.yaml
 DOCKER_COMPOSE = $(COMPOSE) -p $(PROJECT) -f $(COMPOSE_YAML)
 BUSYBOX_IMAGE ?= docker.io/library/busybox:latest
 # The compose flavours the end-to-end tests run under: each one installed.
-E2E_COMPOSE_FLAVOURS := $(shell docker-compose version >/dev/null 2>&1 && echo v1) \
+E2E_COMPOSE_FLAVOURS = $(shell docker-compose version >/dev/null 2>&1 && echo v1) \
 	$(shell docker compose version >/dev/null 2>&1 && echo v2)
 
 .PHONY: lint test-rust test bench builder-image docker-image docker-compose-up \

@@ -47,7 +47,7 @@ fail() {
 # default when the file or the key is missing.
 port=12345
 if [ -r "$config" ]; then
-    value=$(sed -n 's/^[[:space:]]*SERVER_PORT[[:space:]]*[=:][[:space:]]*\([0-9][0-9]*\)[[:space:]]*\r\{0,1\}$/\1/p' "$config" | tail -n 1)
+    value=$(sed -n 's/^[[:space:]]*SERVER_PORT[[:space:]]*[=:][[:space:]]*\([0-9][0-9]*\)[[:space:]]*$/\1/p' "$config" | tail -n 1)
     if [ -n "$value" ]; then port=$value; fi
 fi
 

@@ -20,7 +20,7 @@ if [ -f "$dir/node-image" ]; then read -r image _ <"$dir/node-image"; fi
 if [ -z "$image" ] || ! docker image inspect "$image" >/dev/null 2>&1; then
     image=$(docker ps -a -f "label=org.tp0.cluster=$name" --format '{{.Image}}' | head -n 1)
 fi
-for candidate in tp0-cluster-node:bookworm "${NODE_IMAGE:-docker.io/library/docker:20.10.24-dind}"; do
+for candidate in "tp0-cluster-node:${NODE_SUITE:-bookworm}" "${NODE_IMAGE:-docker.io/library/docker:20.10.24-dind}"; do
     if [ -z "$image" ] && docker image inspect "$candidate" >/dev/null 2>&1; then image=$candidate; fi
 done
 
@@ -33,7 +33,7 @@ fi
 volumes=$(docker volume ls -q -f "label=org.tp0.cluster=$name")
 if [ -n "$volumes" ]; then
     # shellcheck disable=SC2086 # one word per volume
-    docker volume rm $volumes >/dev/null
+    docker volume rm $volumes >/dev/null || true
     echo "$me: removed volume(s) $(echo "$volumes" | tr '\n' ' ' | sed 's/ $//')"
 fi
 if docker network inspect "$name" >/dev/null 2>&1; then
@@ -50,7 +50,7 @@ if [ -n "$image" ]; then
     script='
         i=0
         while :; do
-            left=$(find /sys/fs/cgroup -mindepth 1 -maxdepth 2 -type d -name "$1-[0-9]*")
+            left=$(find /sys/fs/cgroup -mindepth 1 -maxdepth 2 -type d \( -name "$1-[0-9]" -o -name "$1-[0-9][0-9]" \))
             [ -n "$left" ] || exit 0
             for d in $left; do find "$d" -depth -type d -exec rmdir {} + 2>/dev/null; done
             i=$((i + 1))
@@ -58,7 +58,8 @@ if [ -n "$image" ]; then
             sleep 0.2
         done'
     found=$(docker run --rm --network none --entrypoint sh -v /sys/fs/cgroup:/sys/fs/cgroup:ro "$image" \
-        -c "find /sys/fs/cgroup -mindepth 1 -maxdepth 2 -type d -name \"\$1-[0-9]*\" | wc -l" sh "$name")
+        -c "find /sys/fs/cgroup -mindepth 1 -maxdepth 2 -type d \\( -name \"\$1-[0-9]\" -o -name \"\$1-[0-9][0-9]\" \\) | wc -l" \
+        sh "$name") || found=0
     if [ "$found" -gt 0 ]; then
         docker run --rm --network none --entrypoint sh -v /sys/fs/cgroup:/sys/fs/cgroup:rw "$image" \
             -c "$script" sh "$name"

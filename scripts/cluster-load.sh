@@ -32,11 +32,16 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # shellcheck disable=SC2086 # one word per image
 docker save -o "$work/images.tar" $present
+# Each image's swarm-<id> tag, as swarm-up.sh names it.
+tags=""
+for image in $present; do
+    id=$(docker image inspect -f '{{.Id}}' "$image" | sed 's/^sha256://' | cut -c1-12)
+    tags="$tags $image=${image%%:*}:swarm-$id"
+done
 for node in $nodes; do
     docker exec -i "$node" docker load -q <"$work/images.tar" >/dev/null
-    for image in $present; do
-        id=$(docker image inspect -f '{{.Id}}' "$image" | sed 's/^sha256://' | cut -c1-12)
-        docker exec "$node" docker tag "$image" "${image%%:*}:swarm-$id"
+    for tag in $tags; do
+        docker exec "$node" docker tag "${tag%%=*}" "${tag#*=}"
     done
     echo "$me: $node has$present (and their swarm-<id> tags)"
 done

@@ -78,6 +78,8 @@ if same_shape; then
     echo "$me: DOCKER_HOST=$(cat "$dir/docker-host")"
     exit 0
 fi
+# A failure from here on leaves what was made: say how it goes.
+trap 'echo "$me: failed; make cluster-down removes what was made" >&2' EXIT
 if [ -n "$(node_ids)" ] || docker network inspect "$name" >/dev/null 2>&1; then
     echo "$me: $name exists in another shape or state; removing it first"
     CLUSTER=$name CLUSTER_DIR=$dir sh scripts/cluster-down.sh
@@ -105,23 +107,23 @@ while [ "$n" -le "$nodes" ]; do
     # A manager's endpoint, in a directory of this machine, also reachable
     # by the host user's group.
     hosts="--host unix:///var/run/docker.sock"
-    mounts=""
+    mount=""
     if [ "$r" = manager ]; then
         mkdir -p "$dir/$node"
         rm -f "$(socket "$node")"
         hosts="$hosts --host unix:///cluster/docker.sock"
-        mounts="-v $dir/$node:/cluster"
+        mount=$dir/$node:/cluster
     fi
     docker volume create --label "org.tp0.cluster=$name" "$node-data" >/dev/null
     echo "$me: node $node ($r)"
     # The nested engine keeps its containers' cgroups under /<node>, apart
     # from this engine's and the other nodes'; without the host's cgroup
     # hierarchy mounted read-write its containers cannot start.
-    # shellcheck disable=SC2086 # $hosts and $mounts are lists of words
+    # shellcheck disable=SC2086 # $hosts is a list of words
     docker run -d --name "$node" --hostname "$node" "$@" \
         --label "org.tp0.cluster=$name" --label "org.tp0.cluster.role=$r" \
         --network "$name" -v "$node-data:/var/lib/docker" \
-        -v /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run $mounts \
+        -v /sys/fs/cgroup:/sys/fs/cgroup:rw --tmpfs /run ${mount:+-v "$mount"} \
         "$image" dockerd $hosts --group "$gid" --cgroup-parent "/$node" >/dev/null
     n=$((n + 1))
 done
@@ -154,3 +156,4 @@ echo "unix://$(socket "$first")" >"$dir/docker-host"
 CLUSTER=$name CLUSTER_DIR=$dir sh scripts/cluster-load.sh
 echo "$me: $name is up in $(($(date +%s) - started)) s: $nodes nodes, $managers manager(s)"
 echo "$me: DOCKER_HOST=$(cat "$dir/docker-host")"
+trap - EXIT

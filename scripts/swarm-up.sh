@@ -53,7 +53,7 @@ if [ -n "${SERVER_CONSTRAINT:-}" ]; then set -- "$@" --server-constraint "$SERVE
 if [ -n "${CLIENT_CONSTRAINT:-}" ]; then set -- "$@" --client-constraint "$CLIENT_CONSTRAINT"; fi
 (
     if [ "${GENERATOR_ON_HOST:-}" = 1 ]; then unset DOCKER_HOST; fi
-    COMPOSE_GEN_IMAGE=$COMPOSE_GEN_IMAGE ./generar-compose.sh "$@" "$SWARM_DIR/docker-stack.yaml" "$CLIENTS"
+    COMPOSE_GEN_IMAGE=$COMPOSE_GEN_IMAGE sh ./generar-compose.sh "$@" "$SWARM_DIR/docker-stack.yaml" "$CLIENTS"
 )
 docker stack deploy --prune --resolve-image never -c "$SWARM_DIR/docker-stack.yaml" "$STACK"
 

@@ -110,7 +110,9 @@ fn build(dir: &Path, binary: &str) -> String {
     let mut command = Command::new("podman");
     command
         .current_dir(dir)
-        .args(["build", "-q", "--format", "docker"])
+        // No intermediate layers kept: nothing of the build stays in
+        // Podman's store but the tagged image, which the test removes.
+        .args(["build", "-q", "--format", "docker", "--layers=false"])
         .args(ULIMITS)
         .args(["-f", &dockerfile, "-t", &tag, "."]);
     let out = run_command_within(command, BUILD_TIMEOUT);
