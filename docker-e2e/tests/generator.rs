@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 use compose_gen::ComposeFile;
 use docker_e2e::host::StudentHost;
 use docker_e2e::*;
+use testkit::file_names;
 
 fn generate(dir: &std::path::Path, args: &[&str]) -> Output {
     generate_on(dir, args, |_| {})
@@ -19,16 +20,6 @@ fn generate_on(dir: &std::path::Path, args: &[&str], setup: impl FnOnce(&mut Com
     setup(&mut command);
     // The first run builds the generator image.
     run_command_within(command, BUILD_TIMEOUT)
-}
-
-/// The names in `dir`, sorted.
-fn names_in(dir: &std::path::Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 /// `compose -f file config -q` under a throwaway project name.
@@ -81,7 +72,7 @@ fn bad_arguments_leave_the_file_untouched() {
             "{out:?}"
         );
         assert_eq!(fs::read_to_string(&file).unwrap(), "keep me\n");
-        assert_eq!(names_in(dir.path()), ["compose.yaml"], "{args:?}");
+        assert_eq!(file_names(dir.path()), ["compose.yaml"], "{args:?}");
     }
 }
 
@@ -107,7 +98,7 @@ fn writes_the_file_with_a_docker_that_refuses_host_paths() {
         fs::read_to_string(&file).unwrap(),
         ComposeFile::new(3).to_string()
     );
-    assert_eq!(names_in(dir.path()), ["compose.yaml"]);
+    assert_eq!(file_names(dir.path()), ["compose.yaml"]);
     assert_eq!(host.docker_runs(), (1, 0));
 
     // An output in another directory, named by an absolute path.
@@ -122,6 +113,6 @@ fn writes_the_file_with_a_docker_that_refuses_host_paths() {
         fs::read_to_string(&target).unwrap(),
         fs::read_to_string(repo_root().join("docker-compose-dev.yaml")).unwrap()
     );
-    assert_eq!(names_in(&sub), ["dev.yaml"]);
+    assert_eq!(file_names(&sub), ["dev.yaml"]);
     assert_eq!(host.docker_runs(), (2, 0));
 }

@@ -81,6 +81,20 @@ fn a_server_at_its_connection_cap_is_healthy() {
     assert!(took < PROBE_BOUND, "{took:?}");
     let mut client = connect(port);
     std::io::Write::write_all(&mut client, b"after the probe\n").unwrap();
+    // The cap still holds for clients: no echo while both slots are taken.
+    client
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut byte = [0; 1];
+    let early = std::io::Read::read(&mut client, &mut byte);
+    assert!(
+        early.as_ref().is_err_and(|e| matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        )),
+        "an answer at the cap: {early:?}"
+    );
+    client.set_read_timeout(Some(PATIENCE)).unwrap();
     drop(idle);
     assert_eq!(testkit::read_to_end(&mut client), b"after the probe\n");
     let (status, _) = server.stop_with(libc::SIGTERM, PATIENCE);

@@ -35,12 +35,17 @@ fn write_ini_with_port(dir: &Path, port: u16, settings: &str) {
     std::fs::write(dir.join("config.ini"), text).expect("write config.ini");
 }
 
-/// Sends SIGHUP and waits for the `reload` line that has all of `parts`.
+/// Sends SIGHUP and waits for the `reload` line it causes, which must have
+/// all of `parts` (an earlier reload's line never answers for it).
 fn reload(server: &Program, parts: &[&str]) -> String {
+    let reloads = &["action: reload | result: "];
+    let before = server.lines_with(reloads).len();
     server.signal(libc::SIGHUP);
-    let mut wanted = vec!["action: reload | result: "];
-    wanted.extend_from_slice(parts);
-    server.wait_line(&wanted, PATIENCE)
+    let line = server
+        .wait_lines(reloads, before + 1, PATIENCE)
+        .swap_remove(before);
+    assert!(parts.iter().all(|part| line.contains(part)), "{line}");
+    line
 }
 
 /// Lines logged after `line`.

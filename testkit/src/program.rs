@@ -155,8 +155,13 @@ impl Program {
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 self.status = Some(status);
-                // Let the reader threads catch the last lines.
-                wait_until(Duration::from_secs(2), || self.output_closed());
+                // Let the reader threads catch the last lines: counts taken
+                // after the exit must see all of them.
+                assert!(
+                    wait_until(crate::PATIENCE, || self.output_closed()),
+                    "{}: its output stayed open after it exited",
+                    self.name
+                );
                 return (status, start.elapsed());
             }
             let waited = start.elapsed();
